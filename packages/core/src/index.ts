@@ -1,0 +1,13 @@
+export type * from './types.js';
+export * from './errors.js';
+export * from './random.js';
+export * from './initializers.js';
+export * from './activations.js';
+export * from './losses.js';
+export * from './layers/dense.js';
+export * from './network.js';
+export * from './rule.js';
+export * from './optimizers.js';
+export * from './trainer.js';
+export * from './backend.js';
+export * from './checkpoint.js';

@@ -1,0 +1,99 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { OptionError, ShapeError } from './errors.js';
+import type { Loss, Tensor } from './types.js';
+
+function checkShapes(name: string, output: Tensor, target: Tensor): number {
+  const a = output.shape;
+  const b = target.shape;
+  if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
+    throw new ShapeError(`${name}: output shape [${a}] does not match target shape [${b}]`);
+  }
+  return a[0] ?? 1;
+}
+
+/** Sum over every axis but the batch axis. */
+const sumFeatures = (t: Tensor) => (t.rank > 1 ? tf.sum(t, [...Array(t.rank - 1).keys()].map((i) => i + 1)) : t);
+
+/** Mean squared error `½‖h − y‖²` per sample, averaged over the batch. Output error `(h − y)/N`. */
+export function mseLoss(): Loss {
+  return {
+    name: 'mse',
+    value(output, target) {
+      checkShapes('mse', output, target);
+      return tf.mean(tf.mul(0.5, sumFeatures(tf.square(tf.sub(output, target)))));
+    },
+    gradOutput(output, target) {
+      const n = checkShapes('mse', output, target);
+      return tf.div(tf.sub(output, target), n);
+    },
+  };
+}
+
+/** Softmax cross-entropy on logits (the last layer linear). Output error `(softmax(h) − y)/N`. */
+export function softmaxCrossEntropyLoss(): Loss {
+  return {
+    name: 'softmaxCrossEntropy',
+    value(output, target) {
+      checkShapes('softmaxCrossEntropy', output, target);
+      return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(output)), -1)));
+    },
+    gradOutput(output, target) {
+      const n = checkShapes('softmaxCrossEntropy', output, target);
+      return tf.div(tf.sub(tf.softmax(output), target), n);
+    },
+  };
+}
+
+/** Sigmoid binary cross-entropy on logits, summed over outputs, averaged over the batch. Error `(σ(h) − y)/N`. */
+export function sigmoidCrossEntropyLoss(): Loss {
+  return {
+    name: 'sigmoidCrossEntropy',
+    value(output, target) {
+      checkShapes('sigmoidCrossEntropy', output, target);
+      // max(z,0) − z·y + log(1 + e^{−|z|}): stable for large |z|
+      const per = tf.add(tf.sub(tf.relu(output), tf.mul(output, target)), tf.log1p(tf.exp(tf.neg(tf.abs(output)))));
+      return tf.mean(sumFeatures(per));
+    },
+    gradOutput(output, target) {
+      const n = checkShapes('sigmoidCrossEntropy', output, target);
+      return tf.div(tf.sub(tf.sigmoid(output), target), n);
+    },
+  };
+}
+
+/** Cauchy (log-penalty) loss `Σ_i log(1 + (y_i − h_i)²)` per sample, averaged over the batch; it saturates. */
+export function cauchyLoss(): Loss {
+  return {
+    name: 'cauchy',
+    value(output, target) {
+      checkShapes('cauchy', output, target);
+      return tf.mean(sumFeatures(tf.log1p(tf.square(tf.sub(target, output)))));
+    },
+    gradOutput(output, target) {
+      const n = checkShapes('cauchy', output, target);
+      return tf.div(cauchyGrad(output, target), n);
+    },
+  };
+}
+
+/** `∂/∂z Σ log(1 + (y − z)²) = −2(y − z)/(1 + (y − z)²)`, per element, no batch scaling. */
+export function cauchyGrad(z: Tensor, y: Tensor): Tensor {
+  const d = tf.sub(y, z);
+  return tf.div(tf.mul(-2, d), tf.add(1, tf.square(d)));
+}
+
+export const builtinLosses = {
+  mse: mseLoss,
+  softmaxCrossEntropy: softmaxCrossEntropyLoss,
+  sigmoidCrossEntropy: sigmoidCrossEntropyLoss,
+  cauchy: cauchyLoss,
+} as const;
+
+/** A loss by name (`mse`, `softmaxCrossEntropy` or `crossEntropy`, `sigmoidCrossEntropy`, `cauchy`). */
+export function resolveLoss(like: Loss | string): Loss {
+  if (typeof like !== 'string') return like;
+  const key = like === 'crossEntropy' || like === 'ce' ? 'softmaxCrossEntropy' : like;
+  const make = (builtinLosses as Record<string, () => Loss>)[key];
+  if (!make) throw new OptionError(`unknown loss "${like}" (known: ${Object.keys(builtinLosses).join(', ')})`);
+  return make();
+}

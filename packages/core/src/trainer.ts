@@ -1,0 +1,312 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { DivergenceError, OptionError, ShapeError, checkNumber } from './errors.js';
+import { resolveLoss } from './losses.js';
+import { sgd } from './optimizers.js';
+import { permutation, randomSource } from './random.js';
+import { stepContext } from './rule.js';
+import type {
+  BoundRule,
+  ForwardTrace,
+  Loss,
+  Network,
+  Optimizer,
+  OptimizerSpec,
+  RandomSource,
+  Rule,
+  Tensor,
+  TensorMap,
+  TrainerHooks,
+} from './types.js';
+
+/** Training data as plain arrays (what `@bioprop/datasets` returns). */
+export interface TrainData {
+  /** `count × prod(sampleShape)`, row-major. */
+  x: Float32Array;
+  /** `count × prod(targetShape)`. */
+  y: Float32Array;
+  count: number;
+  sampleShape: readonly number[];
+  targetShape: readonly number[];
+}
+
+export interface TrainerOptions {
+  network: Network;
+  rule: Rule;
+  loss?: Loss | string;
+  /** The forward weights' optimizer (default SGD, lr 0.01). */
+  optimizer?: OptimizerSpec;
+  /** Seed of the run's random streams (shuffling, stochastic units, rule state). Default 0. */
+  seed?: number;
+  /** Or a random source shared with the network's initializers. */
+  random?: RandomSource;
+  hooks?: TrainerHooks | TrainerHooks[];
+  /** Stop with a `DivergenceError` when the loss becomes non-finite (default true). */
+  checkFinite?: boolean;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize?: number;
+  /** Shuffle each epoch with the run's `shuffle` stream (default true). */
+  shuffle?: boolean;
+  /** Stops after the current step; `fit` then resolves with `stopped: true` (the position is kept for a checkpoint). */
+  signal?: AbortSignal;
+  /** Called after every step with the epoch, batch and number of batches. */
+  onProgress?(p: { epoch: number; batch: number; batches: number; loss: number }): void;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  seconds: number;
+  steps: number;
+}
+
+export interface FitResult {
+  epochs: EpochRecord[];
+  stopped: boolean;
+  /** Seconds spent in training steps only (no evaluation, no hooks' epoch work). */
+  trainSeconds: number;
+  samples: number;
+}
+
+/** Where a run stands; saved in checkpoints so `fit` resumes mid-epoch bit-for-bit. */
+export interface TrainerPosition {
+  epoch: number;
+  batch: number;
+  step: number;
+  /** Shuffle stream state at the start of the current epoch (to redraw its permutation). */
+  epochShuffleState: number[] | null;
+  /** Running sum of the current epoch's losses and its step count. */
+  epochLossSum: number;
+  epochSteps: number;
+}
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** Everything a training run needs, bound together: `createTrainer({ network, loss, rule, optimizer })`. */
+export class Trainer {
+  readonly network: Network;
+  readonly rule: Rule;
+  readonly loss: Loss;
+  readonly random: RandomSource;
+  readonly boundRule: BoundRule;
+  readonly optimizer: Optimizer;
+  readonly optimizerSpec: OptimizerSpec;
+  private readonly hooks: TrainerHooks[];
+  private readonly checkFinite: boolean;
+  position: TrainerPosition = { epoch: 0, batch: 0, step: 0, epochShuffleState: null, epochLossSum: 0, epochSteps: 0 };
+
+  constructor(options: TrainerOptions) {
+    if (!options?.network) throw new OptionError('createTrainer: `network` is required');
+    if (!options.rule || typeof options.rule.bind !== 'function') {
+      throw new OptionError('createTrainer: `rule` must be a rule value, e.g. backprop()');
+    }
+    this.network = options.network;
+    this.rule = options.rule;
+    this.loss = resolveLoss(options.loss ?? 'mse');
+    this.random = options.random ?? randomSource(options.seed ?? 0);
+    this.optimizerSpec = options.optimizer ?? sgd({ lr: 0.01 });
+    this.optimizer = this.optimizerSpec.create();
+    this.boundRule = this.rule.bind(this.network, this.random);
+    this.hooks = options.hooks === undefined ? [] : Array.isArray(options.hooks) ? options.hooks : [options.hooks];
+    this.checkFinite = options.checkFinite ?? true;
+  }
+
+  /** Add a hook after construction (diagnostics attach this way). */
+  addHook(hook: TrainerHooks): void {
+    this.hooks.push(hook);
+  }
+
+  /** One training step on a batch; returns the batch loss (before the update). */
+  step(input: Tensor, target: Tensor, epoch = this.position.epoch, batch = this.position.batch): number {
+    const L = this.network.layers.length;
+    const want = [input.shape[0], ...this.network.outputShape].join();
+    if (target.shape.join() !== want && target.size !== input.shape[0] * this.network.outputShape.reduce((a, b) => a * b, 1)) {
+      throw new ShapeError(`target shape [${target.shape}] does not match the network output [N, ${this.network.outputShape}]`);
+    }
+    const step = this.position.step;
+    let lossValue = NaN;
+    tf.tidy(() => {
+      const trace = this.network.forward(input, { training: true, random: this.random.stream('activations') });
+      const y = target.shape.join() === want ? target : tf.reshape(target, trace.output.shape);
+      const lossT = this.loss.value(trace.output, y);
+      lossValue = lossT.dataSync()[0];
+      if (this.checkFinite && !Number.isFinite(lossValue)) throw this.divergence(trace, lossValue, step, epoch, batch);
+      const ctx = stepContext({ network: this.network, trace, target: y, loss: this.loss, step, epoch, random: this.random });
+      const result = this.boundRule.step(ctx);
+      const params = this.network.namedParams();
+      const named: TensorMap = {};
+      result.grads.forEach((g, l) => {
+        for (const [k, t] of Object.entries(g ?? {})) named[`${l}/${k}`] = t;
+      });
+      const appliedFlat = this.optimizer.apply(params, named);
+      const applied: TensorMap[] = Array.from({ length: L }, () => ({}));
+      for (const [key, t] of Object.entries(appliedFlat)) {
+        const slash = key.indexOf('/');
+        applied[Number(key.slice(0, slash))][key.slice(slash + 1)] = t;
+      }
+      this.boundRule.afterUpdate?.({ ...ctx, result, applied, decoupledDecay: this.optimizer.decoupledDecay });
+      this.position.step = step + 1;
+      for (const h of this.hooks) {
+        h.onStep?.({
+          epoch,
+          batch,
+          step: step + 1,
+          loss: lossValue,
+          input,
+          target: y,
+          trace,
+          result,
+          network: this.network,
+          boundRule: this.boundRule,
+          lossFn: this.loss,
+        });
+      }
+    });
+    return lossValue;
+  }
+
+  private divergence(trace: ForwardTrace, loss: number, step: number, epoch: number, batch: number): DivergenceError {
+    let layer: number | null = null;
+    for (let l = 0; l < trace.layers.length && layer === null; l++) {
+      const bad = tf.tidy(() => tf.logicalNot(tf.all(tf.isFinite(trace.layers[l].output))).dataSync()[0]);
+      const badW = Object.values(this.network.layers[l].params).some((p) =>
+        tf.tidy(() => tf.logicalNot(tf.all(tf.isFinite(p))).dataSync()[0]),
+      );
+      if (bad || badW) layer = l;
+    }
+    const where =
+      layer === null
+        ? 'every layer output is finite, so the loss itself overflowed'
+        : `first non-finite values in layer ${layer} (${this.network.layers[layer].name})`;
+    return new DivergenceError(
+      `training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}, batch ${batch + 1}); ${where}. Lower the learning rate or check the inputs.`,
+      step + 1,
+      epoch,
+      layer,
+    );
+  }
+
+  /** Train for `epochs` epochs (counting from the current position, so a resumed run continues where it stopped). */
+  async fit(data: TrainData, options: FitOptions): Promise<FitResult> {
+    checkNumber('fit epochs', options.epochs, { min: 0, integer: true });
+    const batchSize = checkNumber('fit batchSize', options.batchSize ?? 32, { min: 1, integer: true });
+    const inSize = this.network.inputShape.reduce((a, b) => a * b, 1);
+    const outSize = this.network.outputShape.reduce((a, b) => a * b, 1);
+    if (data.x.length !== data.count * inSize) {
+      throw new ShapeError(`training data: x has ${data.x.length} values, expected ${data.count} × ${inSize} for input [${this.network.inputShape}]`);
+    }
+    if (data.y.length !== data.count * outSize) {
+      throw new ShapeError(`training data: y has ${data.y.length} values, expected ${data.count} × ${outSize} for output [${this.network.outputShape}]`);
+    }
+    const shuffle = options.shuffle ?? true;
+    const stream = this.random.stream('shuffle');
+    const batches = Math.ceil(data.count / batchSize);
+    const records: EpochRecord[] = [];
+    let trainSeconds = 0;
+    let samples = 0;
+    const pos = this.position;
+    while (pos.epoch < options.epochs) {
+      if (pos.epochShuffleState === null) {
+        pos.epochShuffleState = stream.getState();
+        pos.epochLossSum = 0;
+        pos.epochSteps = 0;
+      } else {
+        stream.setState(pos.epochShuffleState);
+      }
+      const order = shuffle ? permutation(data.count, stream) : Int32Array.from({ length: data.count }, (_, i) => i);
+      let epochSeconds = 0;
+      while (pos.batch < batches) {
+        if (options.signal?.aborted) return { epochs: records, stopped: true, trainSeconds, samples };
+        const start = pos.batch * batchSize;
+        const idx = order.subarray(start, Math.min(start + batchSize, data.count));
+        const t0 = now();
+        const { x, y } = gatherBatch(data, idx, inSize, outSize);
+        const xt = tf.tensor(x, [idx.length, ...this.network.inputShape]);
+        const yt = tf.tensor(y, [idx.length, ...this.network.outputShape]);
+        let loss: number;
+        try {
+          loss = this.step(xt, yt, pos.epoch, pos.batch);
+        } finally {
+          xt.dispose();
+          yt.dispose();
+        }
+        const dt = (now() - t0) / 1000;
+        epochSeconds += dt;
+        trainSeconds += dt;
+        samples += idx.length;
+        pos.epochLossSum += loss;
+        pos.epochSteps++;
+        pos.batch++;
+        options.onProgress?.({ epoch: pos.epoch, batch: pos.batch, batches, loss });
+        // let Ctrl-C handlers and timers run between steps
+        if (pos.batch % 8 === 0) await new Promise((r) => setTimeout(r, 0));
+      }
+      const record: EpochRecord = {
+        epoch: pos.epoch + 1,
+        trainLoss: pos.epochLossSum / Math.max(1, pos.epochSteps),
+        seconds: epochSeconds,
+        steps: pos.epochSteps,
+      };
+      records.push(record);
+      pos.epoch++;
+      pos.batch = 0;
+      pos.epochShuffleState = null;
+      for (const h of this.hooks) {
+        await h.onEpochEnd?.({
+          epoch: record.epoch,
+          steps: record.steps,
+          trainLoss: record.trainLoss,
+          seconds: record.seconds,
+          network: this.network,
+          boundRule: this.boundRule,
+        });
+      }
+    }
+    return { epochs: records, stopped: false, trainSeconds, samples };
+  }
+
+  /** Mean loss and (for one-hot targets) accuracy on a data set, in batches, in inference mode. */
+  evaluate(data: TrainData, batchSize = 500): { loss: number; accuracy: number } {
+    const inSize = this.network.inputShape.reduce((a, b) => a * b, 1);
+    const outSize = this.network.outputShape.reduce((a, b) => a * b, 1);
+    let lossSum = 0;
+    let correct = 0;
+    for (let start = 0; start < data.count; start += batchSize) {
+      const n = Math.min(batchSize, data.count - start);
+      const [l, c] = tf.tidy(() => {
+        const x = tf.tensor(data.x.subarray(start * inSize, (start + n) * inSize), [n, ...this.network.inputShape]);
+        const y = tf.tensor(data.y.subarray(start * outSize, (start + n) * outSize), [n, ...this.network.outputShape]);
+        const out = this.network.forward(x, { training: false, random: this.random.stream('eval') }).output;
+        const loss = this.loss.value(out, y).dataSync()[0] * n;
+        const hits = outSize > 1 ? tf.sum(tf.cast(tf.equal(tf.argMax(tf.reshape(out, [n, outSize]), 1), tf.argMax(tf.reshape(y, [n, outSize]), 1)), 'float32')).dataSync()[0] : 0;
+        return [loss, hits];
+      });
+      lossSum += l;
+      correct += c;
+    }
+    return { loss: lossSum / Math.max(1, data.count), accuracy: correct / Math.max(1, data.count) };
+  }
+
+  dispose(): void {
+    this.boundRule.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+function gatherBatch(data: TrainData, idx: Int32Array, inSize: number, outSize: number): { x: Float32Array; y: Float32Array } {
+  const x = new Float32Array(idx.length * inSize);
+  const y = new Float32Array(idx.length * outSize);
+  for (let i = 0; i < idx.length; i++) {
+    const j = idx[i];
+    x.set(data.x.subarray(j * inSize, (j + 1) * inSize), i * inSize);
+    y.set(data.y.subarray(j * outSize, (j + 1) * outSize), i * outSize);
+  }
+  return { x, y };
+}
+
+/** Bind a network, a loss, a rule and an optimizer into a trainer. */
+export function createTrainer(options: TrainerOptions): Trainer {
+  return new Trainer(options);
+}
