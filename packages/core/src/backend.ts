@@ -77,7 +77,7 @@ export async function resolveBackend(preference: BackendName | 'auto' = 'auto', 
 
 function describeLoadError(err: unknown, pkg: string): string {
   const e = err as { code?: string; message?: string };
-  if (e?.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (module|package)/.test(e?.message ?? '')) return `${pkg} is not installed`;
+  if (e?.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (module|package)|Could not resolve|Failed to (load|resolve)/.test(e?.message ?? '')) return `${pkg} is not installed`;
   return (e?.message ?? String(err)).split('\n')[0];
 }
 

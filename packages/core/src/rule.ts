@@ -190,16 +190,17 @@ class LayerwiseBoundRule implements BoundRule {
 
 /**
  * Backprop's teaching signals `δ_l` for a trace (the reference every diagnostic compares against):
- * `δ_L = e`, `δ_l = backwardInput(δ_{l+1}, W_{l+1}) ⊙ f'(a_l)`.
+ * `δ_L = e`, `δ_l = backwardInput(δ_{l+1}, W_{l+1}) ⊙ f'(a_l)`. `params[l]`, when given, replaces layer l's own
+ * parameters (e.g. the weights a trace was computed with, before an optimizer step).
  */
-export function backpropSignals(network: Network, trace: ForwardTrace, outputError: Tensor): Tensor[] {
+export function backpropSignals(network: Network, trace: ForwardTrace, outputError: Tensor, params?: readonly TensorMap[]): Tensor[] {
   const L = network.layers.length;
   const deltas: Tensor[] = new Array(L);
   deltas[L - 1] = outputError;
   for (let l = L - 1; l > 0; l--) {
     const layer = network.layers[l];
     const below = network.layers[l - 1];
-    const g = layer.backwardInput(deltas[l], layer.params[layer.kernelName]);
+    const g = layer.backwardInput(deltas[l], params?.[l]?.[layer.kernelName] ?? layer.params[layer.kernelName]);
     const t = trace.layers[l - 1];
     deltas[l - 1] = tf.mul(tf.reshape(g, t.pre.shape), below.activation.derivative(t.pre, t.output));
   }
@@ -207,8 +208,8 @@ export function backpropSignals(network: Network, trace: ForwardTrace, outputErr
 }
 
 /** Backprop's parameter gradients for every layer from its signals. */
-export function backpropGrads(network: Network, trace: ForwardTrace, outputError: Tensor): TensorMap[] {
-  const deltas = backpropSignals(network, trace, outputError);
+export function backpropGrads(network: Network, trace: ForwardTrace, outputError: Tensor, params?: readonly TensorMap[]): TensorMap[] {
+  const deltas = backpropSignals(network, trace, outputError, params);
   return network.layers.map((layer: Layer, l) => layer.paramGrads(trace.layers[l].input, deltas[l]));
 }
 

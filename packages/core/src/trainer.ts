@@ -135,6 +135,11 @@ export class Trainer {
       if (this.checkFinite && !Number.isFinite(lossValue)) throw this.divergence(trace, lossValue, step, epoch, batch);
       const ctx = stepContext({ network: this.network, trace, target: y, loss: this.loss, step, epoch, random: this.random });
       const result = this.boundRule.step(ctx);
+      // zero-copy snapshots (reshape shares the buffer) of the weights the rule saw, for hooks: `apply` replaces them
+      const paramsBefore: TensorMap[] | undefined =
+        this.hooks.length > 0
+          ? this.network.layers.map((layer) => Object.fromEntries(Object.entries(layer.params).map(([k, v]) => [k, tf.reshape(v, v.shape)])))
+          : undefined;
       const params = this.network.namedParams();
       const named: TensorMap = {};
       result.grads.forEach((g, l) => {
@@ -161,6 +166,7 @@ export class Trainer {
           network: this.network,
           boundRule: this.boundRule,
           lossFn: this.loss,
+          paramsBefore,
         });
       }
     });

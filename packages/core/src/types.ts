@@ -357,6 +357,11 @@ export interface StepHookContext {
   readonly network: Network;
   readonly boundRule: BoundRule;
   readonly lossFn: Loss;
+  /**
+   * Each layer's parameters as the rule saw them (`network` already holds the updated values): what a diagnostic
+   * comparing `result` with backprop on `trace` must use. Absent when the hook context was not built by the trainer.
+   */
+  readonly paramsBefore?: readonly TensorMap[];
 }
 
 export interface EpochHookContext {

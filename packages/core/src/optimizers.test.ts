@@ -1,0 +1,127 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { OptionError } from './errors.js';
+import { adam, momentum, resolveOptimizer, rmsprop, scheduledLr, sgd } from './optimizers.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** Run an optimizer on f(w) = ½‖w‖²-style fixed gradients and return w after each step. */
+function run(spec: ReturnType<typeof sgd>, grads: number[][], w0 = [1, -2]): number[][] {
+  const opt = spec.create();
+  const w = tf.variable(tf.tensor1d(w0));
+  const out: number[][] = [];
+  for (const g of grads) {
+    tf.tidy(() => opt.apply({ w }, { w: tf.tensor1d(g) }));
+    out.push(Array.from(w.dataSync()));
+  }
+  opt.dispose();
+  w.dispose();
+  return out;
+}
+
+const close = (a: number[][], b: number[][]) => a.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(b[i][j], 5)));
+
+describe('optimizers follow their textbook updates', () => {
+  const g = [[0.5, 1], [0.25, -1], [1, 0]];
+
+  it('sgd', () => close(run(sgd({ lr: 0.1 }), g), [[0.95, -2.1], [0.925, -2.0], [0.825, -2.0]]));
+
+  it('momentum (heavy ball, PyTorch form) and nesterov', () => {
+    // v = μv + g; w −= lr·v
+    const mu = 0.9;
+    let v = [0, 0];
+    let w = [1, -2];
+    const want: number[][] = [];
+    let wn = [1, -2];
+    let vn = [0, 0];
+    const wantN: number[][] = [];
+    for (const gi of g) {
+      v = v.map((vi, j) => mu * vi + gi[j]);
+      w = w.map((wi, j) => wi - 0.1 * v[j]);
+      want.push(w);
+      vn = vn.map((vi, j) => mu * vi + gi[j]);
+      wn = wn.map((wi, j) => wi - 0.1 * (gi[j] + mu * vn[j]));
+      wantN.push(wn);
+    }
+    close(run(momentum({ lr: 0.1, momentum: mu }), g), want);
+    close(run(momentum({ lr: 0.1, momentum: mu, nesterov: true }), g), wantN);
+  });
+
+  it('adam with bias correction', () => {
+    const [b1, b2, eps, lr] = [0.9, 0.999, 1e-8, 0.01];
+    let m = [0, 0];
+    let v = [0, 0];
+    let w = [1, -2];
+    const want: number[][] = [];
+    g.forEach((gi, t) => {
+      m = m.map((mi, j) => b1 * mi + (1 - b1) * gi[j]);
+      v = v.map((vi, j) => b2 * vi + (1 - b2) * gi[j] ** 2);
+      const mh = m.map((x) => x / (1 - b1 ** (t + 1)));
+      const vh = v.map((x) => x / (1 - b2 ** (t + 1)));
+      w = w.map((wi, j) => wi - (lr * mh[j]) / (Math.sqrt(vh[j]) + eps));
+      want.push(w);
+    });
+    close(run(adam({ lr }), g), want);
+  });
+
+  it('rmsprop', () => {
+    const [rho, eps, lr] = [0.9, 1e-7, 0.01];
+    let v = [0, 0];
+    let w = [1, -2];
+    const want: number[][] = [];
+    for (const gi of g) {
+      v = v.map((vi, j) => rho * vi + (1 - rho) * gi[j] ** 2);
+      w = w.map((wi, j) => wi - (lr * gi[j]) / (Math.sqrt(v[j]) + eps));
+      want.push(w);
+    }
+    close(run(rmsprop({ lr }), g), want);
+  });
+
+  it('decoupled decay multiplies by (1 − λ) and is not part of the returned step', () => {
+    const opt = sgd({ lr: 0.1, decoupledDecay: 0.1 }).create();
+    const w = tf.variable(tf.tensor1d([1, -2]));
+    const applied = opt.apply({ w }, { w: tf.tensor1d([1, 1]) });
+    close([Array.from(w.dataSync())], [[0.9 * 1 - 0.1, 0.9 * -2 - 0.1]]);
+    expect(Array.from(applied.w.dataSync()).map((x) => +x.toFixed(6))).toEqual([-0.1, -0.1]);
+    expect(opt.decoupledDecay).toBe(0.1);
+  });
+
+  it('clipNorm rescales the global gradient norm', () => {
+    const opt = sgd({ lr: 1, clipNorm: 1 }).create();
+    const a = tf.variable(tf.tensor1d([0]));
+    const b = tf.variable(tf.tensor1d([0]));
+    opt.apply({ a, b }, { a: tf.tensor1d([3]), b: tf.tensor1d([4]) });
+    expect(a.dataSync()[0]).toBeCloseTo(-0.6, 6);
+    expect(b.dataSync()[0]).toBeCloseTo(-0.8, 6);
+  });
+
+  it('schedules', () => {
+    expect(scheduledLr(1, { type: 'step', every: 10, gamma: 0.5 }, 25)).toBe(0.25);
+    expect(scheduledLr(1, { type: 'cosine', totalSteps: 100 }, 50)).toBeCloseTo(0.5, 10);
+    expect(scheduledLr(1, { type: 'cosine', totalSteps: 100, minFactor: 0.1 }, 100)).toBeCloseTo(0.1, 10);
+  });
+
+  it('slots and step count round-trip (a resumed Adam continues exactly)', () => {
+    const spec = adam({ lr: 0.01 });
+    const a = spec.create();
+    const w = tf.variable(tf.tensor1d([1, 2]));
+    a.apply({ w }, { w: tf.tensor1d([0.3, -0.1]) });
+    const b = spec.create();
+    b.loadSlots(a.slots());
+    b.setMeta(a.getMeta());
+    const w2 = tf.variable(w.clone());
+    a.apply({ w }, { w: tf.tensor1d([0.2, 0.2]) });
+    b.apply({ w: w2 }, { w: tf.tensor1d([0.2, 0.2]) });
+    expect(Array.from(w2.dataSync())).toEqual(Array.from(w.dataSync()));
+  });
+
+  it('bad options are clear errors', () => {
+    expect(() => sgd({ lr: -1 })).toThrow(OptionError);
+    expect(() => sgd({ lr: NaN })).toThrow(/lr must be a finite number/);
+    expect(() => momentum({ lr: 0.1, momentum: 2 })).toThrow(/momentum must be in \[0, 1\]/);
+    expect(() => resolveOptimizer({ name: 'lion', lr: 0.1 })).toThrow(/unknown optimizer "lion"/);
+  });
+});
