@@ -38,10 +38,13 @@ export function classificationSplit(
   };
 }
 
+/** `v / 255` for every byte value `v`. */
+const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
 /** Scales the first `count × features` bytes of `pixels` to [0, 1]. */
 export function scaleBytes(pixels: Uint8Array, count: number, features: number): Float32Array {
   const n = count * features;
   const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = pixels[i] / 255;
+  for (let i = 0; i < n; i++) x[i] = BYTE_TO_UNIT[pixels[i]];
   return x;
 }
