@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { bernoulli, lwta, type LwtaOptions } from './activations-extra.js';
 import { OptionError } from './errors.js';
 import type { Activation } from './types.js';
 
@@ -26,7 +27,7 @@ export const relu: Activation = {
 /** `min(max(0, a), 6)`, derivative `1_{0<a<6}`. */
 export const relu6: Activation = {
   name: 'relu6',
-  apply: (a) => tf.clipByValue(a, 0, 6),
+  apply: (a) => tf.relu6(a),
   derivative: (a) => tf.cast(tf.logicalAnd(tf.greater(a, 0), tf.less(a, 6)), 'float32'),
 };
 
@@ -62,22 +63,28 @@ export const builtinActivations: Readonly<Record<string, Activation>> = {
   linear,
 };
 
+/** Also resolvable by name, kept out of `builtinActivations` because they sample (they need `ctx.random`). */
+const stochasticByName: Readonly<Record<string, () => Activation>> = { bernoulli };
+
 export type ActivationLike = Activation | keyof typeof builtinActivations | string;
 
 /** An activation from its name (or itself); an unknown name is an error that lists the known ones. */
 export function resolveActivation(like: ActivationLike | undefined, extra: Record<string, Activation> = {}): Activation {
   if (like === undefined) return linear;
   if (typeof like !== 'string') return like;
-  const found = extra[like] ?? builtinActivations[like];
+  const found = extra[like] ?? builtinActivations[like] ?? stochasticByName[like]?.();
   if (!found) {
-    const known = [...Object.keys(builtinActivations), ...Object.keys(extra)].join(', ');
+    const known = [...Object.keys(builtinActivations), ...Object.keys(stochasticByName), ...Object.keys(extra)].join(', ');
     throw new OptionError(`unknown activation "${like}" (known: ${known})`);
   }
   return found;
 }
 
 /** Builders for activations that carry a config (LWTA's block size…), keyed by name. */
-export const activationFactories: Record<string, (config: unknown) => Activation> = {};
+export const activationFactories: Record<string, (config: unknown) => Activation> = {
+  lwta: (config) => lwta(config as LwtaOptions),
+  bernoulli: () => bernoulli(),
+};
 
 /** Rebuild an activation from the form `LayerConfig.activation` stores. */
 export function activationFromConfig(stored: string | { name: string; config?: unknown }): Activation {

@@ -1,1 +1,23 @@
-export {};
+export { runConformance, type ConformanceOptions } from './conformance.js';
+export {
+  checkShapes,
+  checkNoLeak,
+  checkDeterminism,
+  checkResume,
+  checkLossFalls,
+  checkUnsupported,
+  checkShapeMismatch,
+  checkDivergence,
+  type ShapesReport,
+  type LeakReport,
+  type DeterminismReport,
+  type ResumeReport,
+  type LossFallsReport,
+  type DivergenceReport,
+} from './checks.js';
+export { ConformanceError, type ConformanceCheck } from './errors.js';
+export { resolveSetup, type ConformanceSetup, type ResolvedSetup } from './setup.js';
+export { snapshot, diffSnapshots, type RunSnapshot } from './snapshot.js';
+export { relativeError, expectClose, angleDeg, seededData, type Numeric, type SeededTaskKind } from './helpers.js';
+// the real-data helper lives with the data: re-exported so property tests import their helpers from one place
+export { realDataOrSkip, isCi, type RealDataOptions, type SkipContext } from '@bioprop/datasets';
