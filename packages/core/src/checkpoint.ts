@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { activationFromConfig } from './activations.js';
 import { CheckpointError } from './errors.js';
+import { conv2d } from './layers/conv2d.js';
 import { dense } from './layers/dense.js';
+import { locallyConnected2d } from './layers/locally-connected.js';
 import { SequentialNetwork } from './network.js';
 import { randomStream } from './random.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
@@ -44,6 +46,28 @@ export const builtinLayerFactories: Record<string, LayerFactory> = {
   dense: (config, ctx) =>
     dense({
       units: config.units as number,
+      activation: activationFromConfig(config.activation),
+      useBias: config.useBias !== false,
+      kernelInit: 'zero',
+      name: config.name,
+    }).build(config.inputShape, { index: 0, random: ctx.random, defaultName: config.name }),
+  conv2d: (config, ctx) =>
+    conv2d({
+      filters: config.filters as number,
+      kernelSize: config.kernelSize as [number, number],
+      strides: config.strides as [number, number],
+      padding: config.padding as 'valid' | 'same',
+      activation: activationFromConfig(config.activation),
+      useBias: config.useBias !== false,
+      kernelInit: 'zero',
+      name: config.name,
+    }).build(config.inputShape, { index: 0, random: ctx.random, defaultName: config.name }),
+  locallyConnected2d: (config, ctx) =>
+    locallyConnected2d({
+      filters: config.filters as number,
+      kernelSize: config.kernelSize as [number, number],
+      strides: config.strides as [number, number],
+      padding: config.padding as 'valid' | 'same',
       activation: activationFromConfig(config.activation),
       useBias: config.useBias !== false,
       kernelInit: 'zero',

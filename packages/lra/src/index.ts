@@ -1,0 +1,16 @@
+export { lraDiff, lraFdbk, feedbackKey } from './rule.js';
+export { lraLayerwiseSpec, FEEDBACK_STREAM } from './layerwise.js';
+export { computeLra, type LraComputation } from './algorithm.js';
+export {
+  resolveLraOptions,
+  type LraOptions,
+  type LraFdbkOptions,
+  type LraCorrection,
+  type LraFdbkDerivative,
+  type LraOutputLoss,
+  type LraUpdateFrom,
+  type LraDefaultOptions,
+  type ResolvedLraOptions,
+} from './options.js';
+export { lraDiffDefaults, lraFdbkDefaults, type LraRuleDefaults } from './defaults.js';
+export { lraDiffEntry, lraFdbkEntry, lraEntries } from './entries.js';
