@@ -1,0 +1,265 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '@tensorflow/tfjs-backend-cpu';
+import {
+  OptionError,
+  conv2d,
+  createTrainer,
+  dense,
+  locallyConnected2d,
+  randomStream,
+  resolveBackend,
+  sequential,
+  sgd,
+  softmaxCrossEntropyLoss,
+  tanh,
+  type Layer,
+  type LayerSpec,
+  type LocallyConnected2dLayer,
+  type Network,
+  type Tensor,
+  type VariableMap,
+} from '@bioprop/core';
+import { loadDigits } from '@bioprop/datasets';
+import { relativeError } from '@bioprop/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  INVERSE_AUX_KERNEL,
+  INVERSE_BIAS,
+  INVERSE_KERNEL,
+  INVERSE_OPTIMIZER_STEPS,
+  auxiliaryOutputSimplifiedDifferenceTargetPropagation,
+  differenceTargetPropagation,
+  inverseForward,
+  simplifiedDifferenceTargetPropagation,
+  targetPropagation,
+} from './index.js';
+import { inverseGrads } from './inverse.js';
+
+const randn = (shape: number[], seed: number, std = 1): Tensor => tf.tensor(randomStream(seed, 'x').normalArray(shape.reduce((a, b) => a * b, 1), 0, std), shape);
+
+/**
+ * `tanh(Lᵀ(u; V) + c)` for a locally connected layer, written without the layer's scatter (which has no
+ * autodiff gradient in TensorFlow.js): per-location products, then a dense 0/1 matrix puts patch entries on pixels.
+ */
+function transposedLcReference(layer: LocallyConnected2dLayer, u: Tensor, v: Tensor, c: Tensor): Tensor {
+  const g = layer.geometry;
+  const n = u.shape[0];
+  const p = g.outH * g.outW;
+  const taps = g.kh * g.kw;
+  const select = new Float32Array(g.inH * g.inW * p * taps);
+  g.indices.forEach((pixel, row) => {
+    if (pixel < g.inH * g.inW) select[pixel * p * taps + row] = 1;
+  });
+  const uPNF = tf.transpose(tf.reshape(u, [n, p, layer.filters]), [1, 0, 2]);
+  const patches = tf.matMul(uPNF, tf.transpose(v, [0, 2, 1])); // [P, N, taps·C]
+  const rows = tf.reshape(tf.transpose(tf.reshape(patches, [p, n, taps, g.inC]), [0, 2, 1, 3]), [p * taps, n * g.inC]);
+  const image = tf.matMul(tf.tensor2d(select, [g.inH * g.inW, p * taps]), rows);
+  const nhwc = tf.transpose(tf.reshape(image, [g.inH, g.inW, n, g.inC]), [2, 0, 1, 3]);
+  return tf.tanh(tf.add(nhwc, c));
+}
+
+describe('the inverse loss gradient equals autodiff (cpu backend: wasm lacks Conv2DBackpropFilter)', () => {
+  let previous: string;
+  beforeAll(async () => {
+    previous = tf.getBackend();
+    await resolveBackend('cpu');
+  });
+  afterAll(async () => {
+    if (previous) await tf.setBackend(previous);
+  });
+
+  const cases: [string, LayerSpec, number[], boolean][] = [
+    ['dense', dense({ units: 6, activation: 'tanh' }), [7], false],
+    ['dense with auxiliary features (AO-SDTP top)', dense({ units: 4 }), [7], true],
+    ['conv2d', conv2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh' }), [6, 5, 2], false],
+    ['locallyConnected2d', locallyConnected2d({ filters: 3, kernelSize: [3, 2], strides: 2, padding: 'same', activation: 'tanh' }), [6, 5, 2], false],
+  ];
+
+  it.each(cases)('%s', (_name, spec, inputShape, aux) => {
+    const layer: Layer = spec.build(inputShape, { index: 1, random: randomStream(1, 'init'), defaultName: 'l' });
+    tf.tidy(() => {
+      const n = 3;
+      const state = {
+        [INVERSE_KERNEL]: randn(layer.params.kernel.shape, 2, 0.3),
+        [INVERSE_BIAS]: randn([...layer.inputShape], 3, 0.1),
+        ...(aux ? { [INVERSE_AUX_KERNEL]: randn([7, 5], 4, 0.3) } : {}),
+      } as unknown as VariableMap;
+      const inv = { layer, activation: tanh, state };
+      const target = tf.tanh(randn([n, ...inputShape], 5));
+      const u = randn([n, ...layer.outputShape], 6);
+      const z = aux ? randn([n, 5], 7) : undefined;
+      const { grads, loss } = inverseGrads(inv, target, u, z);
+      const lossOf = (k: Tensor, c: Tensor, kz?: Tensor) => {
+        const s = { [INVERSE_KERNEL]: k, [INVERSE_BIAS]: c, ...(kz ? { [INVERSE_AUX_KERNEL]: kz } : {}) } as unknown as VariableMap;
+        const out = layer.kind === 'locallyConnected2d' ? transposedLcReference(layer as LocallyConnected2dLayer, u, k, c) : inverseForward({ layer, activation: tanh, state: s }, u, z).out;
+        return tf.div(tf.sum(tf.square(tf.sub(out, target))), 2 * n) as tf.Scalar;
+      };
+      const vars = [state[INVERSE_KERNEL], state[INVERSE_BIAS], ...(aux ? [state[INVERSE_AUX_KERNEL]] : [])];
+      const auto = tf.grads((...v: Tensor[]) => lossOf(v[0], v[1], v[2]))(vars);
+      expect(relativeError(loss, lossOf(vars[0], vars[1], vars[2]))).toBeLessThan(1e-6);
+      expect(relativeError(grads.kernel, auto[0])).toBeLessThan(1e-5);
+      expect(relativeError(grads.bias, auto[1])).toBeLessThan(1e-5);
+      if (aux) expect(relativeError(grads.auxKernel, auto[2])).toBeLessThan(1e-5);
+    });
+  });
+});
+
+describe('inverse training on real data (digits, wasm)', () => {
+  beforeAll(async () => {
+    await resolveBackend('wasm');
+  });
+
+  /** `mean ½‖h_{l-1} − g_l(f_l(h_{l-1}))‖²` for layer `l` on a batch, with the rule's current inverse. */
+  function reconstruction(network: Network, state: VariableMap, l: number, x: Tensor): number {
+    return tf.tidy(() => {
+      const trace = network.forward(x, { training: false });
+      const s = { [INVERSE_KERNEL]: state[`layer${l}/${INVERSE_KERNEL}`], [INVERSE_BIAS]: state[`layer${l}/${INVERSE_BIAS}`] } as unknown as VariableMap;
+      const g = inverseForward({ layer: network.layers[l], activation: network.layers[l - 1].activation, state: s }, trace.layers[l].output).out;
+      return tf.div(tf.sum(tf.square(tf.sub(g, trace.layers[l - 1].output))), 2 * x.shape[0]).dataSync()[0];
+    });
+  }
+
+  /** Train only the inverses (the forward optimizer has lr 0) for one epoch; return error before/after. */
+  async function trainInverses(network: Network, samples: number, flatten: boolean, inverseLr: number): Promise<{ before: number; after: number; forwardMoved: number }> {
+    const data = await loadDigits({ limitTrain: samples, limitTest: 300, flatten });
+    const trainer = createTrainer({
+      network,
+      rule: differenceTargetPropagation({ noise: 0.1, inverseOptimizer: { name: 'adam', lr: inverseLr } }),
+      loss: softmaxCrossEntropyLoss(),
+      optimizer: sgd({ lr: 0 }),
+      seed: 7,
+    });
+    const x = tf.tensor(data.test.x, [data.test.count, ...network.inputShape]);
+    const w0 = network.layers[1].params.kernel.clone();
+    const before = reconstruction(network, trainer.boundRule.state(), 1, x);
+    await trainer.fit(data.train, { epochs: 1, batchSize: 64 });
+    const after = reconstruction(network, trainer.boundRule.state(), 1, x);
+    const forwardMoved = tf.tidy(() => tf.max(tf.abs(tf.sub(w0, network.layers[1].params.kernel))).dataSync()[0]);
+    tf.dispose([x, w0]);
+    trainer.dispose();
+    network.dispose();
+    return { before, after, forwardMoved };
+  }
+
+  it('dense 784-256-256-10: g(f(h)) reconstructs h at least 5× better than at init (held-out digits)', async () => {
+    const network = sequential({ inputShape: [784], seed: 7, layers: [dense({ units: 256, activation: 'tanh' }), dense({ units: 256, activation: 'tanh' }), dense({ units: 10 })] });
+    const r = await trainInverses(network, 3000, true, 3e-3);
+    console.log(`dense inverse reconstruction: ${r.before.toFixed(3)} → ${r.after.toFixed(3)} (${(r.before / r.after).toFixed(1)}×)`);
+    expect(r.forwardMoved).toBe(0);
+    expect(r.before / r.after).toBeGreaterThanOrEqual(5);
+  });
+
+  it('locally connected (3×3,8,s2),(3×3,16,s2),FC: the transposed-LC inverse reconstructs at least 5× better', async () => {
+    const network = sequential({
+      inputShape: [28, 28, 1],
+      seed: 7,
+      layers: [
+        locallyConnected2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh' }),
+        locallyConnected2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh' }),
+        dense({ units: 10 }),
+      ],
+    });
+    // 7·7·16 = 784 units reconstruct 14·14·8 = 1568: a compressive inverse cannot be exact
+    const r = await trainInverses(network, 1280, false, 1e-2);
+    console.log(`LC inverse reconstruction: ${r.before.toFixed(3)} → ${r.after.toFixed(3)} (${(r.before / r.after).toFixed(1)}×)`);
+    expect(r.forwardMoved).toBe(0);
+    expect(r.before / r.after).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('rule state, schedules and options', () => {
+  beforeAll(async () => {
+    await resolveBackend('wasm');
+  });
+
+  const small = () =>
+    sequential({ inputShape: [6], seed: 2, layers: [dense({ units: 5, activation: 'tanh' }), dense({ units: 4, activation: 'tanh' }), dense({ units: 3 })] });
+  const batch = () => [randn([8, 6], 9), tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32'), 3), 'float32')] as const;
+  const snapshot = (vars: VariableMap) => Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, Array.from(v.dataSync())]));
+
+  it('state holds the inverse weights and their own optimizer’s slots and step counter, with stable keys', () => {
+    const network = small();
+    const trainer = createTrainer({ network, rule: simplifiedDifferenceTargetPropagation(), loss: 'softmaxCrossEntropy', optimizer: sgd({ lr: 0.1 }), seed: 1 });
+    const keys = Object.keys(trainer.boundRule.state()).sort();
+    expect(keys).toEqual(
+      [
+        'layer1/inverse/bias',
+        'layer1/inverse/kernel',
+        'layer1/inverseOptimizer/m/bias',
+        'layer1/inverseOptimizer/m/kernel',
+        'layer1/inverseOptimizer/steps',
+        'layer1/inverseOptimizer/v/bias',
+        'layer1/inverseOptimizer/v/kernel',
+        'layer2/inverse/bias',
+        'layer2/inverse/kernel',
+        'layer2/inverseOptimizer/m/bias',
+        'layer2/inverseOptimizer/m/kernel',
+        'layer2/inverseOptimizer/steps',
+        'layer2/inverseOptimizer/v/bias',
+        'layer2/inverseOptimizer/v/kernel',
+      ].sort(),
+    );
+    // the inverse of layer 2 maps the softmax space (3) back to h_1 (4): kernel in the forward kernel's layout
+    expect(trainer.boundRule.state()['layer2/inverse/kernel'].shape).toEqual([4, 3]);
+    const [x, y] = batch();
+    trainer.step(x, y);
+    trainer.step(x, y);
+    const state = trainer.boundRule.state();
+    expect(Object.keys(state).sort()).toEqual(keys);
+    expect(state[`layer1/${INVERSE_OPTIMIZER_STEPS}`].dataSync()[0]).toBe(2);
+    // the trainer's optimizer (sgd) has no slots: the inverse optimizer is a separate instance
+    expect(Object.keys(trainer.optimizer.slots())).toEqual([]);
+    expect(tf.max(tf.abs(state['layer1/inverseOptimizer/m/kernel'])).dataSync()[0]).toBeGreaterThan(0);
+    tf.dispose([x, y]);
+    trainer.dispose();
+    network.dispose();
+  });
+
+  it('AO-SDTP keeps a fixed random projection (never trained) and a trained auxiliary inverse kernel', () => {
+    const network = small();
+    const trainer = createTrainer({ network, rule: auxiliaryOutputSimplifiedDifferenceTargetPropagation({ auxUnits: 9 }), loss: 'softmaxCrossEntropy', optimizer: sgd({ lr: 0.1 }), seed: 1 });
+    const before = snapshot(trainer.boundRule.state());
+    expect(before['layer2/aux/projection'].length).toBe(4 * 9);
+    expect(trainer.boundRule.state()['layer2/inverse/auxKernel'].shape).toEqual([4, 9]);
+    const [x, y] = batch();
+    trainer.step(x, y);
+    const after = snapshot(trainer.boundRule.state());
+    expect(after['layer2/aux/projection']).toEqual(before['layer2/aux/projection']);
+    expect(after['layer2/inverse/auxKernel']).not.toEqual(before['layer2/inverse/auxKernel']);
+    tf.dispose([x, y]);
+    trainer.dispose();
+    network.dispose();
+  });
+
+  it('alternating schedule: even epochs train the forward weights only, odd epochs the inverses only', async () => {
+    const network = small();
+    const trainer = createTrainer({ network, rule: differenceTargetPropagation({ schedule: 'alternating' }), loss: 'softmaxCrossEntropy', optimizer: sgd({ lr: 0.1 }), seed: 1 });
+    const data = { x: randn([32, 6], 3).dataSync() as Float32Array, y: new Float32Array(32 * 3).map((_, i) => (i % 3 === Math.floor(i / 3) % 3 ? 1 : 0)), count: 32, sampleShape: [6], targetShape: [3] };
+    const forward = () => snapshot(network.namedParams());
+    const inverse = () => snapshot(trainer.boundRule.state());
+    const f0 = forward();
+    const i0 = inverse();
+    await trainer.fit(data, { epochs: 1, batchSize: 16 });
+    const f1 = forward();
+    const i1 = inverse();
+    expect(f1).not.toEqual(f0);
+    expect(i1).toEqual(i0);
+    await trainer.fit(data, { epochs: 2, batchSize: 16 });
+    expect(forward()).toEqual(f1);
+    expect(inverse()).not.toEqual(i1);
+    trainer.dispose();
+    network.dispose();
+  });
+
+  it('validates options at the boundary', () => {
+    expect(() => differenceTargetPropagation({ alpha: -1 })).toThrow(OptionError);
+    expect(() => differenceTargetPropagation({ nosie: 0.1 } as never)).toThrow(/unknown option "nosie"/);
+    expect(() => targetPropagation({ schedule: 'sometimes' as never })).toThrow(OptionError);
+    expect(() => simplifiedDifferenceTargetPropagation({ inverseOptimizer: { name: 'lion' as never, lr: 1 } })).toThrow(/unknown optimizer/);
+    expect(() => auxiliaryOutputSimplifiedDifferenceTargetPropagation({ auxUnits: 2.5 })).toThrow(OptionError);
+    expect(() => differenceTargetPropagation({ auxUnits: 64 })).toThrow(/ao-sdtp only/);
+    expect(() => differenceTargetPropagation({ noise: Number.NaN })).toThrow(OptionError);
+    expect(differenceTargetPropagation({ alpha: 0.2 }).options).toMatchObject({ alpha: 0.2, schedule: 'parallel' });
+  });
+});
