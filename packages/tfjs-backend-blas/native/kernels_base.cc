@@ -1,0 +1,13 @@
+// The elementwise loops for any CPU (SSE2 on x86-64).
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "kernels.h"
+
+namespace bioprop {
+namespace base {
+#include "kernels_impl.h"
+const KernelTable table = {"baseline", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl};
+}  // namespace base
+}  // namespace bioprop

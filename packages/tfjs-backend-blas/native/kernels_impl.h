@@ -1,0 +1,110 @@
+// The elementwise loops behind kernels.h. Included by one translation unit per instruction set, inside
+// `namespace bioprop::KNS`; everything here has internal linkage except the exported table.
+namespace {
+
+#include "mathfun.h"
+
+struct Add { static float f(float a, float b) { return a + b; } };
+struct Sub { static float f(float a, float b) { return a - b; } };
+struct Mul { static float f(float a, float b) { return a * b; } };
+struct Div { static float f(float a, float b) { return a / b; } };
+// Math.max / Math.min: NaN when either side is NaN
+struct Max { static float f(float a, float b) { float r = a > b ? a : b; r = a != a ? a : r; return b != b ? b : r; } };
+struct Min { static float f(float a, float b) { float r = a < b ? a : b; r = a != a ? a : r; return b != b ? b : r; } };
+struct SqDiff { static float f(float a, float b) { float d = a - b; return d * d; } };
+struct Gt { static uint8_t f(float a, float b) { return a > b; } };
+struct Ge { static uint8_t f(float a, float b) { return a >= b; } };
+struct Lt { static uint8_t f(float a, float b) { return a < b; } };
+struct Le { static uint8_t f(float a, float b) { return a <= b; } };
+struct Eq { static uint8_t f(float a, float b) { return a == b; } };
+struct Ne { static uint8_t f(float a, float b) { return a != b; } };
+
+template <class Op, class T>
+inline void row(const float* __restrict a, const float* __restrict b, T* __restrict out, int64_t n, int sa, int sb) {
+  if (sa && sb) {
+    for (int64_t i = 0; i < n; i++) out[i] = Op::f(a[i], b[i]);
+  } else if (sa) {
+    const float bv = b[0];
+    for (int64_t i = 0; i < n; i++) out[i] = Op::f(a[i], bv);
+  } else if (sb) {
+    const float av = a[0];
+    for (int64_t i = 0; i < n; i++) out[i] = Op::f(av, b[i]);
+  } else {
+    const T v = Op::f(a[0], b[0]);
+    for (int64_t i = 0; i < n; i++) out[i] = v;
+  }
+}
+
+void binaryRowImpl(int op, const float* a, const float* b, float* out, int64_t n, int sa, int sb) {
+  switch (op) {
+    case ::bioprop::ADD: row<Add>(a, b, out, n, sa, sb); break;
+    case ::bioprop::SUB: row<Sub>(a, b, out, n, sa, sb); break;
+    case ::bioprop::MUL: row<Mul>(a, b, out, n, sa, sb); break;
+    case ::bioprop::DIV: row<Div>(a, b, out, n, sa, sb); break;
+    case ::bioprop::MAX: row<Max>(a, b, out, n, sa, sb); break;
+    case ::bioprop::MIN: row<Min>(a, b, out, n, sa, sb); break;
+    case ::bioprop::SQDIFF: row<SqDiff>(a, b, out, n, sa, sb); break;
+    default: break;
+  }
+}
+
+void compareRowImpl(int op, const float* a, const float* b, uint8_t* out, int64_t n, int sa, int sb) {
+  switch (op) {
+    case ::bioprop::GREATER: row<Gt>(a, b, out, n, sa, sb); break;
+    case ::bioprop::GREATER_EQ: row<Ge>(a, b, out, n, sa, sb); break;
+    case ::bioprop::LESS: row<Lt>(a, b, out, n, sa, sb); break;
+    case ::bioprop::LESS_EQ: row<Le>(a, b, out, n, sa, sb); break;
+    case ::bioprop::EQUAL: row<Eq>(a, b, out, n, sa, sb); break;
+    case ::bioprop::NOT_EQUAL: row<Ne>(a, b, out, n, sa, sb); break;
+    default: break;
+  }
+}
+
+// x and out may be the same array (in-place activation of a fused matmul): same index read then written
+template <class F>
+inline void each(const float* x, float* out, int64_t s, int64_t e, F f) {
+  for (int64_t i = s; i < e; i++) out[i] = f(x[i]);
+}
+
+void unaryRangeImpl(int op, const float* x, float* out, int64_t s, int64_t e, double alphaD, float beta) {
+  const float alpha = static_cast<float>(alphaD);
+  switch (op) {
+    case ::bioprop::TANH: each(x, out, s, e, [](float v) { return tanhf_(v); }); break;
+    case ::bioprop::SIGMOID: each(x, out, s, e, [](float v) { return 1.0f / (1.0f + expf_(-v)); }); break;
+    case ::bioprop::RELU: each(x, out, s, e, [](float v) { return v < 0.0f ? 0.0f : v; }); break;  // NaN stays NaN
+    case ::bioprop::RELU6: each(x, out, s, e, [](float v) { float r = v < 0.0f ? 0.0f : v; return r > 6.0f ? 6.0f : r; }); break;
+    case ::bioprop::EXP: each(x, out, s, e, [](float v) { return expf_(v); }); break;
+    case ::bioprop::NEG: each(x, out, s, e, [](float v) { return -v; }); break;
+    case ::bioprop::SQUARE: each(x, out, s, e, [](float v) { return v * v; }); break;
+    case ::bioprop::SQRT: each(x, out, s, e, [](float v) { return __builtin_sqrtf(v); }); break;
+    case ::bioprop::ABS: each(x, out, s, e, [](float v) { return __builtin_fabsf(v); }); break;
+    case ::bioprop::RECIPROCAL: each(x, out, s, e, [](float v) { return 1.0f / v; }); break;
+    case ::bioprop::RSQRT: each(x, out, s, e, [](float v) { return 1.0f / __builtin_sqrtf(v); }); break;
+    // in double, like the cpu kernel (its alpha is a double)
+    case ::bioprop::LEAKY_RELU: each(x, out, s, e, [alphaD](float v) { return v < 0.0f ? static_cast<float>(alphaD * v) : v; }); break;
+    case ::bioprop::ELU: each(x, out, s, e, [](float v) { return v >= 0.0f ? v : expf_(v) - 1.0f; }); break;
+    case ::bioprop::LOG: each(x, out, s, e, [](float v) { return logf_(v); }); break;
+    case ::bioprop::SIGN: each(x, out, s, e, [](float v) { return v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f); }); break;
+    // the cpu kernel's order: above max → max, else below min → min (NaN passes through)
+    case ::bioprop::CLIP: each(x, out, s, e, [alpha, beta](float v) { return v > beta ? beta : (v < alpha ? alpha : v); }); break;
+    case ::bioprop::STEP: each(x, out, s, e, [alpha](float v) { return v != v ? v : (v > 0.0f ? 1.0f : alpha); }); break;
+    default: break;
+  }
+}
+
+void softmaxRowImpl(const float* __restrict x, float* __restrict out, int64_t cols, bool logOut) {
+  float m = x[0];
+  for (int64_t j = 1; j < cols; j++) m = x[j] > m ? x[j] : m;
+  for (int64_t j = 0; j < cols; j++) out[j] = expf_(x[j] - m);
+  double sum = 0;
+  for (int64_t j = 0; j < cols; j++) sum += out[j];
+  if (logOut) {
+    const float ls = logf_(static_cast<float>(sum));
+    for (int64_t j = 0; j < cols; j++) out[j] = (x[j] - m) - ls;
+  } else {
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t j = 0; j < cols; j++) out[j] *= inv;
+  }
+}
+
+}  // namespace

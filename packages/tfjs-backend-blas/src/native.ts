@@ -1,0 +1,75 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The functions the N-API addon exports (native/addon.cc). Shapes are planned and validated on the JS side. */
+export interface NativeAddon {
+  sgemmBatched(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    batch: number,
+    aOffsets: Int32Array | null,
+    bOffsets: Int32Array | null,
+  ): void;
+  sgemmPeak(n: number, reps: number): number;
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array | Uint8Array, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
+  addN(inputs: Float32Array[], out: Float32Array): void;
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number, beta: number): void;
+  reduce(op: number, x: Float32Array, out: Float32Array, outer: number, r: number, inner: number): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number, log: boolean): void;
+  transpose(x: Float32Array, out: Float32Array, dims: Int32Array, perm: Int32Array): void;
+  info(): { openblasConfig: string; openblasThreads: number; openblasCoretype: string; elementwiseThreads: number; elementwiseKernels: string };
+  useKernels(name: string): boolean;
+  setThreads(openblas: number | null, elementwise: number | null): void;
+}
+
+/** Thrown on import when the addon is missing or does not load; its message says why and how to fix it. */
+export class NativeAddonError extends Error {
+  override readonly name = 'NativeAddonError';
+  constructor(readonly reason: string) {
+    super(
+      `native addon not built: ${reason}; install libopenblas-dev (and a C++ compiler) and rebuild with ` +
+        '`pnpm --filter @bioprop/tfjs-backend-blas build:native`',
+    );
+  }
+}
+
+/** The package root: src/ and dist/ both sit one level below it. */
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+
+export interface LoadOptions {
+  /** Where build/Release/bioprop_blas.node and build/native-status.json live (default: this package). */
+  root?: string;
+}
+
+/** Load the addon, or throw a `NativeAddonError` naming the reason (build failure recorded at build time, or load error). */
+export function loadNativeAddon(options: LoadOptions = {}): NativeAddon {
+  const root = options.root ?? packageRoot;
+  const addonPath = join(root, 'build', 'Release', 'bioprop_blas.node');
+  const statusPath = join(root, 'build', 'native-status.json');
+  // the build records why it failed; that reason wins over a stale addon
+  if (existsSync(statusPath)) {
+    let status: { ok?: boolean; reason?: string } = {};
+    try {
+      status = JSON.parse(readFileSync(statusPath, 'utf8')) as typeof status;
+    } catch {
+      /* unreadable: judge by the addon file alone */
+    }
+    if (status.ok === false) throw new NativeAddonError(status.reason ?? 'the native build failed');
+  }
+  if (!existsSync(addonPath)) throw new NativeAddonError(`${addonPath} does not exist (the package build has not run)`);
+  try {
+    const require = createRequire(import.meta.url);
+    return require(addonPath) as NativeAddon;
+  } catch (err) {
+    const message = (err as Error)?.message ?? String(err);
+    throw new NativeAddonError(`${addonPath} failed to load (${message.split('\n')[0]})`);
+  }
+}
