@@ -1,0 +1,159 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { randomStream, type RuleEntry } from '@bioprop/core';
+import { buildTrainer, resolveConfig, type OptimizerName } from './run.js';
+import type { DatasetName } from './data.js';
+
+/** One row of `bioprop bench --json`. */
+export interface BenchResult {
+  rule: string;
+  backend: string;
+  arch: string;
+  batchSize: number;
+  samplesPerSecond: number;
+  msPerStep: number;
+  /** The step's matmul FLOPs (2·m·n·k each, as executed: forward, backward, weight gradients, rule extras) over its time. */
+  gflops: number;
+  /** OpenBLAS sgemm peak of this machine (GFLOP/s), measured once per run; null when the blas addon is absent. */
+  sgemmPeakGflops: number | null;
+  /** `gflops / sgemmPeakGflops`: the share of the raw sgemm rate the whole step achieves; null without a peak. */
+  efficiency: number | null;
+  /** The step's FLOPs counted (see `gflops`). */
+  flopsPerStep: number;
+  steps: number;
+  /** Median and fastest single step (ms): on a shared machine the mean includes waits for a core. */
+  msPerStepMedian: number;
+  msPerStepBest: number;
+}
+
+/** The fields `bioprop bench --json` prints, in this order (the rest of `BenchResult` is for the table and notes). */
+export const BENCH_JSON_FIELDS = ['rule', 'backend', 'arch', 'batchSize', 'samplesPerSecond', 'msPerStep', 'gflops', 'sgemmPeakGflops', 'efficiency'] as const;
+
+export function benchJsonRow(r: BenchResult): Pick<BenchResult, (typeof BENCH_JSON_FIELDS)[number]> {
+  return Object.fromEntries(BENCH_JSON_FIELDS.map((k) => [k, r[k]])) as Pick<BenchResult, (typeof BENCH_JSON_FIELDS)[number]>;
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** 2·m·n·k for every matrix product a function runs, read from TensorFlow.js's kernel profile. */
+export async function countMatmulFlops(run: () => unknown): Promise<number> {
+  const info = await tf.profile(() => {
+    run();
+  });
+  let flops = 0;
+  for (const k of info.kernels) {
+    if (k.name !== 'BatchMatMul' && k.name !== '_FusedMatMul') continue;
+    const out = k.outputShapes[0] ?? [];
+    const a = k.inputShapes[0] ?? [];
+    const outSize = out.reduce((p, d) => p * d, 1);
+    const aSize = a.reduce((p, d) => p * d, 1);
+    // out is [batch…, m, n] and a holds batch·m·k values, whichever way it is transposed
+    const rows = outSize / (out[out.length - 1] ?? 1);
+    const inner = rows > 0 ? aSize / rows : 0;
+    flops += 2 * outSize * inner;
+  }
+  return flops;
+}
+
+/** Nominal backprop FLOPs of a dense stack (fallback when the profile is unavailable). */
+export function nominalFlops(arch: readonly number[], batch: number): number {
+  let flops = 0;
+  for (let l = 1; l < arch.length; l++) flops += 2 * batch * arch[l - 1] * arch[l] * (l === 1 ? 2 : 3);
+  return flops;
+}
+
+/** Time training steps of one rule on random data with the current backend. */
+export async function benchRule(
+  entry: RuleEntry,
+  options: {
+    arch: number[];
+    batchSize: number | null;
+    activation: string | null;
+    optimizer: OptimizerName | null;
+    lr: number | null;
+    seed: number;
+    minSeconds: number;
+    backend: string;
+    /** GFLOP/s the efficiency divides by (the sgemm peak), or null. */
+    sgemmPeakGflops?: number | null;
+  },
+): Promise<BenchResult> {
+  const dataset: DatasetName = 'digits';
+  const config = resolveConfig(
+    entry,
+    {
+      rule: entry.id,
+      dataset,
+      dataDir: null,
+      arch: options.arch,
+      activation: options.activation,
+      epochs: 1,
+      batchSize: options.batchSize,
+      optimizer: options.optimizer,
+      lr: options.lr,
+      init: null,
+      seed: options.seed,
+      limitTrain: null,
+      limitTest: null,
+      angles: false,
+    },
+    { inputWidth: options.arch[0], outputWidth: options.arch[options.arch.length - 1], task: 'classification' },
+  );
+  const trainer = buildTrainer(entry, config);
+  const n = config.batchSize;
+  const inW = config.arch[0];
+  const outW = config.arch[config.arch.length - 1];
+  const stream = randomStream(options.seed, 'bench-data');
+  const labels = new Float32Array(n * outW);
+  for (let i = 0; i < n; i++) labels[i * outW + Math.floor(stream.next() * outW)] = 1;
+  const x = tf.tensor2d(stream.uniformArray(n * inW, 0, 1), [n, inW]);
+  const y = tf.tensor2d(labels, [n, outW]);
+  try {
+    for (let i = 0; i < 2; i++) trainer.step(x, y);
+    let flops: number;
+    try {
+      flops = await countMatmulFlops(() => trainer.step(x, y));
+    } catch {
+      flops = nominalFlops(config.arch, n);
+    }
+    if (!(flops > 0)) flops = nominalFlops(config.arch, n);
+    // every backend here computes eagerly, so a step's time is the time of its call
+    const times: number[] = [];
+    const t0 = performance.now();
+    let elapsed = 0;
+    while (times.length < 3 || elapsed < options.minSeconds * 1000) {
+      const t = performance.now();
+      trainer.step(x, y);
+      const now = performance.now();
+      times.push(now - t);
+      elapsed = now - t0;
+    }
+    const steps = times.length;
+    const msPerStep = elapsed / steps;
+    const gflops = flops / (msPerStep * 1e6);
+    const peak = options.sgemmPeakGflops ?? null;
+    return {
+      rule: entry.id,
+      backend: options.backend,
+      arch: config.arch.join('-'),
+      batchSize: n,
+      samplesPerSecond: (n * 1000) / msPerStep,
+      msPerStep,
+      gflops,
+      sgemmPeakGflops: peak,
+      efficiency: peak === null ? null : gflops / peak,
+      flopsPerStep: flops,
+      steps,
+      msPerStepMedian: median(times),
+      msPerStepBest: Math.min(...times),
+    };
+  } finally {
+    x.dispose();
+    y.dispose();
+    trainer.network.dispose();
+    trainer.dispose();
+  }
+}

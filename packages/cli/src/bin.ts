@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+import { main } from './cli.js';
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// a library timer or handle must not keep a finished command alive
+setTimeout(() => process.exit(code), 200).unref();

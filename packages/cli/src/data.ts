@@ -1,0 +1,91 @@
+import { loadCifar10, loadDigits, loadFashionMnist, loadMnist, linearTask, type DatasetSplits } from '@bioprop/datasets';
+import type { TrainData } from '@bioprop/core';
+
+/** The datasets `--dataset` takes. */
+export const DATASETS = ['digits', 'mnist', 'fashion-mnist', 'cifar10', 'linear'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
+/** Seed of the synthetic linear task's teacher and samples: fixed, so `--seed` varies only the run. */
+export const LINEAR_TASK_SEED = 1;
+
+export interface LoadedData {
+  name: DatasetName;
+  train: TrainData;
+  test: TrainData;
+  /** Where it was read from. */
+  source: string;
+  /** Classification (one-hot targets, softmax cross-entropy) or regression (MSE). */
+  task: 'classification' | 'regression';
+  inputWidth: number;
+  outputWidth: number;
+}
+
+export interface DataRequest {
+  dataset: DatasetName;
+  dataDir?: string;
+  limitTrain?: number;
+  limitTest?: number;
+}
+
+const width = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Load a dataset as flat vectors (`[784]`, `[3072]`…); errors from the loaders name the file at fault. */
+export async function loadData(req: DataRequest): Promise<LoadedData> {
+  const limits = { limitTrain: req.limitTrain, limitTest: req.limitTest };
+  const dir = req.dataDir;
+  let splits: DatasetSplits;
+  let task: LoadedData['task'] = 'classification';
+  switch (req.dataset) {
+    case 'digits':
+      splits = await loadDigits({ ...limits, flatten: true });
+      break;
+    case 'mnist':
+      splits = await loadMnist({ ...limits, flatten: true, dir });
+      break;
+    case 'fashion-mnist':
+      splits = await loadFashionMnist({ ...limits, flatten: true, dir });
+      break;
+    case 'cifar10':
+      splits = await loadCifar10({ ...limits, flatten: true, dir });
+      break;
+    case 'linear':
+      // Lillicrap et al.'s task 1: y = T x, 30 inputs, 10 outputs
+      splits = linearTask({ seed: LINEAR_TASK_SEED, trainCount: req.limitTrain ?? 1000, testCount: req.limitTest ?? 200 });
+      task = 'regression';
+      break;
+  }
+  const flat = (d: DatasetSplits['train']): TrainData => ({
+    x: d.x,
+    y: d.y,
+    count: d.count,
+    sampleShape: [width(d.sampleShape)],
+    targetShape: [width(d.targetShape)],
+  });
+  const train = flat(splits.train);
+  return {
+    name: req.dataset,
+    train,
+    test: flat(splits.test),
+    source: splits.source,
+    task,
+    inputWidth: train.sampleShape[0],
+    outputWidth: train.targetShape[0],
+  };
+}
+
+/** The default architecture for a dataset: Lillicrap's 30-20-10 for the linear task, else `in-256-256-out`. */
+export function defaultArch(dataset: DatasetName, inputWidth: number, outputWidth: number): number[] {
+  return dataset === 'linear' ? [inputWidth, 20, outputWidth] : [inputWidth, 256, 256, outputWidth];
+}
+
+/** Input and output widths known without loading (for early usage errors). */
+export function knownWidths(dataset: DatasetName): { input: number; output: number } {
+  switch (dataset) {
+    case 'cifar10':
+      return { input: 3072, output: 10 };
+    case 'linear':
+      return { input: 30, output: 10 };
+    default:
+      return { input: 784, output: 10 };
+  }
+}

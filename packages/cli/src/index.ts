@@ -1,0 +1,17 @@
+export { main, DEFAULTS } from './cli.js';
+export { RULES, RULE_ORDER, RULE_PACKAGES, entriesOf, isRuleEntry, missingRuleIds } from './rules.js';
+export { runOne, resolveConfig, resolveOptimizerConfig, buildTrainer, OPTIMIZERS } from './run.js';
+export type { RunOptions, RunConfig, RunResult, EpochResult, RunCheckpointExtra, RunOutcome, OptimizerName } from './run.js';
+export { runCompare, compareTable, parseRuleList, ruleEntry } from './compare.js';
+export type { CompareOptions, CompareState, CompareOutcome } from './compare.js';
+export { benchRule, benchJsonRow, countMatmulFlops, nominalFlops, BENCH_JSON_FIELDS } from './bench.js';
+export { useBackend, measureSgemmPeak as measureBlasSgemmPeak, ALL_BACKENDS, BACKEND_CHOICES } from './backend.js';
+export type { BackendPreference, SgemmPeak, Importer } from './backend.js';
+export type { BenchResult } from './bench.js';
+export { loadData, defaultArch, DATASETS } from './data.js';
+export type { DatasetName, LoadedData } from './data.js';
+export { buildNetwork, parseArch, parseInit } from './network.js';
+export { probeAngles } from './angles.js';
+export { curvesSpec, renderCurvesSvg } from './plot.js';
+export { reportMarkdown, writeReport, meanCurves, PUBLISHED } from './report.js';
+export { UsageError, EXIT } from './errors.js';
