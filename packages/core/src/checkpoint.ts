@@ -7,7 +7,7 @@ import { locallyConnected2d } from './layers/locally-connected.js';
 import { SequentialNetwork } from './network.js';
 import { randomStream } from './random.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
-import type { BoundRule, JsonValue, Layer, LayerConfig, LayerFactory, Network, TensorMap, VariableMap } from './types.js';
+import type { BoundRule, JsonValue, Layer, LayerConfig, LayerFactory, Network, RandomStream, TensorMap, VariableMap } from './types.js';
 
 export const CHECKPOINT_FORMAT = 'bioprop-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -41,6 +41,24 @@ export interface CheckpointManifest {
   extra?: JsonValue;
 }
 
+/** Conv and locally connected layers share their options, so one rebuild serves both. */
+function rebuildImageLayer(
+  make: typeof conv2d | typeof locallyConnected2d,
+  config: LayerConfig,
+  ctx: { random: RandomStream },
+): Layer {
+  return make({
+    filters: config.filters as number,
+    kernelSize: config.kernelSize as [number, number],
+    strides: config.strides as [number, number],
+    padding: config.padding as 'valid' | 'same',
+    activation: activationFromConfig(config.activation),
+    useBias: config.useBias !== false,
+    kernelInit: 'zero',
+    name: config.name,
+  }).build(config.inputShape, { index: 0, random: ctx.random, defaultName: config.name });
+}
+
 /** Core's own layer kinds, rebuilt from config (weights are loaded over them). */
 export const builtinLayerFactories: Record<string, LayerFactory> = {
   dense: (config, ctx) =>
@@ -51,28 +69,8 @@ export const builtinLayerFactories: Record<string, LayerFactory> = {
       kernelInit: 'zero',
       name: config.name,
     }).build(config.inputShape, { index: 0, random: ctx.random, defaultName: config.name }),
-  conv2d: (config, ctx) =>
-    conv2d({
-      filters: config.filters as number,
-      kernelSize: config.kernelSize as [number, number],
-      strides: config.strides as [number, number],
-      padding: config.padding as 'valid' | 'same',
-      activation: activationFromConfig(config.activation),
-      useBias: config.useBias !== false,
-      kernelInit: 'zero',
-      name: config.name,
-    }).build(config.inputShape, { index: 0, random: ctx.random, defaultName: config.name }),
-  locallyConnected2d: (config, ctx) =>
-    locallyConnected2d({
-      filters: config.filters as number,
-      kernelSize: config.kernelSize as [number, number],
-      strides: config.strides as [number, number],
-      padding: config.padding as 'valid' | 'same',
-      activation: activationFromConfig(config.activation),
-      useBias: config.useBias !== false,
-      kernelInit: 'zero',
-      name: config.name,
-    }).build(config.inputShape, { index: 0, random: ctx.random, defaultName: config.name }),
+  conv2d: (config, ctx) => rebuildImageLayer(conv2d, config, ctx),
+  locallyConnected2d: (config, ctx) => rebuildImageLayer(locallyConnected2d, config, ctx),
 };
 
 function collect(network: Network, boundRule: BoundRule, trainer?: Trainer): Record<string, tf.Tensor> {

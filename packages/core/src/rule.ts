@@ -163,18 +163,7 @@ class LayerwiseBoundRule implements BoundRule {
   }
 
   loadState(state: TensorMap): void {
-    const mine = this.state();
-    for (const key of Object.keys(mine)) {
-      if (!(key in state)) throw new RuleSupportError(`rule "${this.rule.id}": saved state lacks "${key}"`);
-    }
-    for (const [key, t] of Object.entries(state)) {
-      const v = mine[key];
-      if (!v) throw new RuleSupportError(`rule "${this.rule.id}": unexpected state "${key}" in checkpoint`);
-      if (v.shape.join() !== t.shape.join()) {
-        throw new RuleSupportError(`rule "${this.rule.id}": state "${key}" has shape [${t.shape}], expected [${v.shape}]`);
-      }
-      v.assign(t);
-    }
+    assignRuleState(this.rule.id, this.state(), state);
   }
 
   getMeta(): JsonValue {
@@ -185,6 +174,24 @@ class LayerwiseBoundRule implements BoundRule {
 
   dispose(): void {
     for (const s of this.states) for (const v of Object.values(s)) v.dispose();
+  }
+}
+
+/**
+ * Load saved rule state into a rule's variables: the same keys and shapes, or a `RuleSupportError` naming the
+ * key (a checkpoint from another rule or network). Rules implementing `BoundRule.loadState` call this.
+ */
+export function assignRuleState(ruleId: string, vars: VariableMap, state: TensorMap): void {
+  for (const key of Object.keys(vars)) {
+    if (!(key in state)) throw new RuleSupportError(`rule "${ruleId}": saved state lacks "${key}"`);
+  }
+  for (const [key, t] of Object.entries(state)) {
+    const v = vars[key];
+    if (!v) throw new RuleSupportError(`rule "${ruleId}": unexpected state "${key}" in checkpoint`);
+    if (v.shape.join() !== t.shape.join()) {
+      throw new RuleSupportError(`rule "${ruleId}": state "${key}" has shape [${t.shape}], expected [${v.shape}]`);
+    }
+    v.assign(t);
   }
 }
 

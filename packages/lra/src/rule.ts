@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  assignRuleState,
   RuleSupportError,
   type BoundRule,
   type JsonValue,
@@ -63,18 +64,7 @@ class LraBoundRule implements BoundRule {
   }
 
   loadState(state: TensorMap): void {
-    const mine = this.state();
-    for (const key of Object.keys(mine)) {
-      if (!(key in state)) throw new RuleSupportError(`rule "${this.rule.id}": saved state lacks "${key}"`);
-    }
-    for (const [key, t] of Object.entries(state)) {
-      const v = mine[key];
-      if (!v) throw new RuleSupportError(`rule "${this.rule.id}": unexpected state "${key}" in checkpoint`);
-      if (v.shape.join() !== t.shape.join()) {
-        throw new RuleSupportError(`rule "${this.rule.id}": state "${key}" has shape [${t.shape}], expected [${v.shape}]`);
-      }
-      v.assign(t);
-    }
+    assignRuleState(this.rule.id, this.state(), state);
   }
 
   getMeta(): JsonValue {
