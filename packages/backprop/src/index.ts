@@ -1,4 +1,5 @@
-import { deltaFromSignal, layerwise, type LayerwiseRuleSpec, type Rule } from '@bioprop/core';
+import { deltaFromSignal, layerwise, type LayerwiseRuleSpec, type Rule, type RuleEntry } from '@bioprop/core';
+import { backpropDefaults } from './defaults.js';
 
 export interface BackpropOptions {
   /** No options yet; kept so every rule factory takes an options object. */
@@ -30,5 +31,15 @@ export function backprop(_options: BackpropOptions = {}): Rule {
   return layerwise(backpropSpec);
 }
 
-/** Backprop's tuned defaults (optimizer, init), measured by `scripts/sweep.ts`; see the README. */
-export { backpropDefaults } from './defaults.js';
+/** Backprop's tuned defaults (optimizer, init), measured by a sweep; see the README. */
+export { backpropDefaults };
+
+/** Backprop as an application lists it (`bioprop rules`): id `bp`, every layer kind core has. */
+export const backpropEntry: RuleEntry = {
+  id: 'bp',
+  name: 'backprop',
+  summary: 'Backpropagation: exact gradients, the reference every other rule is measured against.',
+  supports: ['dense', 'conv2d', 'locallyConnected2d'],
+  defaults: backpropDefaults,
+  create: () => backprop(),
+};

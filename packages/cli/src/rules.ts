@@ -3,8 +3,7 @@
  * To add a package: add it to package.json, import it here, and spread `entriesOf(itsModule)` into ENTRIES.
  */
 import * as backpropPackage from '@bioprop/backprop';
-import { backprop } from '@bioprop/backprop';
-import type { JsonValue, RuleDefaults, RuleEntry } from '@bioprop/core';
+import type { RuleDefaults, RuleEntry } from '@bioprop/core';
 import * as directFeedbackAlignmentPackage from '@bioprop/direct-feedback-alignment';
 import * as feedbackAlignmentPackage from '@bioprop/feedback-alignment';
 import * as learnedFeedbackPackage from '@bioprop/learned-feedback';
@@ -61,28 +60,6 @@ export function entriesOf(module: object): RuleEntry[] {
   return [...found.values()];
 }
 
-/** Backprop's entry until `@bioprop/backprop` exports one: its rule and its defaults (placeholder shape accepted). */
-function backpropFallbackEntry(): RuleEntry {
-  const d = (backpropPackage as Record<string, unknown>).backpropDefaults as Record<string, unknown> | undefined;
-  const optimizer = (d?.optimizer ?? { name: 'momentum', lr: 0.05, momentum: 0.9 }) as RuleDefaults['optimizer'];
-  const defaults: RuleDefaults = {
-    optimizer,
-    kernelInit: (d?.kernelInit ?? d?.init ?? 'glorot') as RuleDefaults['kernelInit'],
-    batchSize: typeof d?.batchSize === 'number' ? d.batchSize : 128,
-    activation: typeof d?.activation === 'string' ? d.activation : 'tanh',
-    ruleOptions: (d?.ruleOptions ?? {}) as JsonValue,
-    source: typeof d?.source === 'string' ? d.source : 'placeholder defaults of @bioprop/backprop (no RuleEntry exported yet)',
-  };
-  return {
-    id: 'bp',
-    name: 'backprop',
-    summary: 'Backpropagation: exact gradients, the reference every other rule is measured against.',
-    supports: ['dense'],
-    defaults,
-    create: () => backprop(),
-  };
-}
-
 const ENTRIES: RuleEntry[] = [
   ...entriesOf(backpropPackage),
   ...entriesOf(feedbackAlignmentPackage),
@@ -95,7 +72,6 @@ const ENTRIES: RuleEntry[] = [
 function build(): Map<string, RuleEntry> {
   const byId = new Map<string, RuleEntry>();
   for (const e of ENTRIES) byId.set(e.id, e);
-  if (!byId.has('bp')) byId.set('bp', backpropFallbackEntry());
   // known ids first, in the papers' order; then any extra rule a package brings
   const ordered = new Map<string, RuleEntry>();
   for (const id of RULE_ORDER) if (byId.has(id)) ordered.set(id, byId.get(id)!);
