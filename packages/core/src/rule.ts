@@ -167,10 +167,17 @@ class LayerwiseBoundRule implements BoundRule {
   }
 
   getMeta(): JsonValue {
-    return null;
+    const layers = this.specs.map((spec, l) => spec.getLayerMeta?.(this.states[l]) ?? null);
+    return layers.some((m) => m !== null) ? { layers } : null;
   }
 
-  setMeta(): void {}
+  setMeta(meta: JsonValue): void {
+    const layers = (meta as { layers?: JsonValue[] } | null)?.layers;
+    if (!Array.isArray(layers)) return;
+    layers.forEach((m, l) => {
+      if (m !== null) this.specs[l]?.setLayerMeta?.(this.states[l], m);
+    });
+  }
 
   dispose(): void {
     for (const s of this.states) for (const v of Object.values(s)) v.dispose();

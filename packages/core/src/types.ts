@@ -335,6 +335,9 @@ export interface LayerwiseRuleSpec {
   /** Create this layer's rule state. */
   init?(layer: Layer, index: number, network: Network, random: RandomSource): VariableMap;
   stepLayer(ctx: LayerStepContext): LayerStepResult;
+  /** JSON state of this layer's rule beside its tensors (e.g. its own optimizer's step counter), saved in checkpoints. */
+  getLayerMeta?(state: VariableMap): JsonValue;
+  setLayerMeta?(state: VariableMap, meta: JsonValue): void;
   afterUpdateLayer?(ctx: LayerStepContext & { applied: TensorMap; decoupledDecay: number }): void;
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   SequentialNetwork,
+  perLayer,
   adam,
   conv2d,
   dense,
@@ -22,6 +23,7 @@ import {
   self,
   sparse,
   symmetricAlignment,
+  activationAlignment,
 } from './index.js';
 
 /** A network whose second layer has no kernel (an elementwise gain): nothing for B to stand in for. */
@@ -95,4 +97,11 @@ runConformance({
   name: 'symmetric alignment with update noise on both passes',
   createRule: () => withUpdateNoise(symmetricAlignment({ feedbackOptimizer: adam({ lr: 1e-2 }) }), { sigma: 1e-3, on: 'both' }),
   unsupported: { network: kernellessNetwork, match: /layer 1 \(gain_1, gain\) has no kernel "kernel"/ },
+});
+
+// composed per layer, B's Adam step counters travel in core's layer meta: the resume check is bit-for-bit
+runConformance({
+  name: 'activation alignment composed with perLayer (Adam on B)',
+  createRule: () => perLayer({ default: activationAlignment() }),
+  optimizer: { name: 'momentum', lr: 0.05, momentum: 0.9 },
 });

@@ -6,20 +6,16 @@ import {
   deltaFromSignal,
   layerwise,
   resolveOptimizer,
-  type BoundRule,
   type JsonValue,
   type Layer,
   type LayerStepContext,
   type LayerwiseRuleSpec,
-  type Network,
   type Optimizer,
   type OptimizerConfig,
   type OptimizerSpec,
-  type RandomSource,
   type RandomStream,
   type Rule,
   type Tensor,
-  type TensorMap,
   type Variable,
   type VariableMap,
 } from '@bioprop/core';
@@ -167,8 +163,6 @@ export function learnedFeedbackSpec(options: LearnedFeedbackOptions): LayerwiseR
 interface BuiltSpec {
   spec: LayerwiseRuleSpec;
   records: WeakMap<VariableMap, LayerFeedback>;
-  /** Set while `bind` runs: collects the records `init` creates for that binding. */
-  collect: { into: LayerFeedback[] | null };
 }
 
 function buildSpec(options: LearnedFeedbackOptions): BuiltSpec {
@@ -190,7 +184,6 @@ function buildSpec(options: LearnedFeedbackOptions): BuiltSpec {
     ...(samples !== undefined ? { feedbackSamples: samples } : {}),
   };
   const records = new WeakMap<VariableMap, LayerFeedback>();
-  const collect: BuiltSpec['collect'] = { into: null };
 
   const update = (ctx: LayerStepContext, rec: LayerFeedback) => {
     const time = { step: ctx.step, epoch: ctx.epoch };
@@ -242,9 +235,11 @@ function buildSpec(options: LearnedFeedbackOptions): BuiltSpec {
       for (const [k, v] of Object.entries(optimizer.slots())) state[`${FEEDBACK_OPTIMIZER_PREFIX}${k}`] = v;
       const rec = { index, B, optimizer };
       records.set(state, rec);
-      collect.into?.push(rec);
       return state;
     },
+    // Adam's bias correction and lr schedules count B's steps: a resumed run needs the count
+    getLayerMeta: (state) => records.get(state)?.optimizer.getMeta() ?? null,
+    setLayerMeta: (state, meta) => records.get(state)?.optimizer.setMeta(meta),
     stepLayer(ctx) {
       const { layer, layerTrace } = ctx;
       const delta = deltaFromSignal(ctx);
@@ -257,41 +252,7 @@ function buildSpec(options: LearnedFeedbackOptions): BuiltSpec {
       return { delta, grads, below };
     },
   };
-  return { spec, records, collect };
-}
-
-/** A learned-feedback rule bound to a network: core's layer-wise binding, plus B's optimizer counters in the meta. */
-class LearnedFeedbackBoundRule implements BoundRule {
-  constructor(
-    readonly rule: Rule,
-    private readonly inner: BoundRule,
-    private readonly layers: readonly LayerFeedback[],
-  ) {}
-  step(ctx: Parameters<BoundRule['step']>[0]) {
-    return this.inner.step(ctx);
-  }
-  afterUpdate(ctx: Parameters<NonNullable<BoundRule['afterUpdate']>>[0]) {
-    this.inner.afterUpdate?.(ctx);
-  }
-  state(): VariableMap {
-    return this.inner.state();
-  }
-  loadState(state: TensorMap): void {
-    this.inner.loadState(state);
-  }
-  getMeta(): JsonValue {
-    // Adam's bias correction and lr schedules count B's steps: a resumed run needs the count
-    return { feedbackOptimizer: this.layers.map((r) => ({ layer: r.index, meta: r.optimizer.getMeta() })) };
-  }
-  setMeta(meta: JsonValue): void {
-    const list = (meta as { feedbackOptimizer?: { layer: number; meta: JsonValue }[] } | null)?.feedbackOptimizer;
-    if (!Array.isArray(list)) return;
-    for (const entry of list) this.layers.find((r) => r.index === entry.layer)?.optimizer.setMeta(entry.meta);
-  }
-  dispose(): void {
-    this.inner.dispose();
-    for (const r of this.layers) r.optimizer.dispose();
-  }
+  return { spec, records };
 }
 
 /**
@@ -301,25 +262,6 @@ class LearnedFeedbackBoundRule implements BoundRule {
  * @example learnedFeedback({ terms: [amp(1e-3), decay(2e-3)], feedbackOptimizer: sgd({ lr: 10 }) })
  */
 export function learnedFeedback(options: LearnedFeedbackOptions): Rule {
-  const built = buildSpec(options);
-  const base = layerwise(built.spec);
-  const rule: Rule = {
-    id: base.id,
-    name: base.name,
-    options: base.options,
-    layerwise: built.spec,
-    check: (network: Network) => base.check(network),
-    bind(network: Network, random: RandomSource): BoundRule {
-      const layers: LayerFeedback[] = [];
-      built.collect.into = layers;
-      let inner: BoundRule;
-      try {
-        inner = base.bind(network, random);
-      } finally {
-        built.collect.into = null;
-      }
-      return new LearnedFeedbackBoundRule(rule, inner, layers);
-    },
-  };
-  return rule;
+  // B's optimizer slots live in the layer state and its step counter in the layer meta: core's binding saves both
+  return layerwise(buildSpec(options).spec);
 }
