@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OptionError } from './errors.js';
-import { adam, momentum, resolveOptimizer, rmsprop, scheduledLr, sgd } from './optimizers.js';
+import { ADAM_STEP_KERNEL, adam, momentum, resolveOptimizer, rmsprop, scheduledLr, sgd } from './optimizers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -116,6 +116,59 @@ describe('optimizers follow their textbook updates', () => {
     a.apply({ w }, { w: tf.tensor1d([0.2, 0.2]) });
     b.apply({ w: w2 }, { w: tf.tensor1d([0.2, 0.2]) });
     expect(Array.from(w2.dataSync())).toEqual(Array.from(w.dataSync()));
+  });
+
+  it("adam runs a backend's fused BiopropAdamStep kernel when registered, with the tf-op path's attrs and results", () => {
+    // a stand-in fused kernel on cpu: the tf-op formulas in float32, recording what core passed
+    const seen: Record<string, number>[] = [];
+    const f = Math.fround;
+    tf.registerKernel({
+      kernelName: ADAM_STEP_KERNEL,
+      backendName: 'cpu',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const a = attrs as unknown as Record<string, number>;
+        seen.push({ ...a });
+        const cpu = backend as unknown as { readSync(id: unknown): Float32Array; makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo };
+        const [w, g, m, v] = (['w', 'g', 'm', 'v'] as const).map((k) => cpu.readSync((inputs[k] as tf.TensorInfo).dataId));
+        const outs = [0, 1, 2, 3].map(() => new Float32Array(w.length));
+        for (let i = 0; i < w.length; i++) {
+          const nm = f(f(f(a.beta1) * m[i]) + f(f(1 - a.beta1) * g[i]));
+          const nv = f(f(f(a.beta2) * v[i]) + f(f(1 - a.beta2) * f(g[i] * g[i])));
+          const step = f(f(-a.lr / a.c1) * f(nm / f(f(Math.sqrt(f(nv / f(a.c2)))) + f(a.epsilon))));
+          outs[0][i] = f(f(f(1 - a.decay) * w[i]) + step);
+          [outs[1][i], outs[2][i], outs[3][i]] = [nm, nv, step];
+        }
+        const shape = (inputs.w as tf.TensorInfo).shape;
+        return outs.map((o) => cpu.makeTensorInfo(shape, 'float32', o));
+      },
+    });
+    const options = { lr: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, decoupledDecay: 0.1, clipNorm: 1, schedule: { type: 'step' as const, every: 1, gamma: 0.5 } };
+    const runAdam = () => {
+      const opt = adam(options).create();
+      const w = tf.variable(tf.tensor1d([1, -2, 0.5]));
+      const steps: number[][] = [];
+      for (const g of [[0.5, 1, -3], [0.25, -1, 0]]) {
+        const applied = tf.tidy(() => opt.apply({ w }, { w: tf.tensor1d(g) }));
+        steps.push(Array.from(applied.w.dataSync()));
+        applied.w.dispose();
+      }
+      const out = { w: Array.from(w.dataSync()), m: Array.from(opt.slots()['m/w'].dataSync()), steps };
+      opt.dispose();
+      w.dispose();
+      return out;
+    };
+    let fused;
+    try {
+      fused = runAdam();
+    } finally {
+      tf.unregisterKernel(ADAM_STEP_KERNEL, 'cpu');
+    }
+    const ops = runAdam();
+    expect(seen).toEqual([
+      { lr: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, c1: 1 - 0.8, c2: 1 - 0.99, decay: 0.1 },
+      { lr: 0.005, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, c1: 1 - 0.8 ** 2, c2: 1 - 0.99 ** 2, decay: 0.1 },
+    ]);
+    expect(fused).toEqual(ops);
   });
 
   it('bad options are clear errors', () => {

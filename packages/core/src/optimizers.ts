@@ -67,6 +67,19 @@ export function scheduledLr(lr: number, schedule: LrSchedule | undefined, step: 
   return lr * (min + (1 - min) * 0.5 * (1 + Math.cos(Math.PI * t)));
 }
 
+/**
+ * The fused Adam kernel a backend may register (inputs `{ w, g, m, v }`, attrs `{ lr, beta1, beta2, epsilon, c1, c2,
+ * decay }`, outputs `[newW, newM, newV, step]`, all float32 and shaped like `w`). `adam` calls it whenever the active
+ * backend has it, in place of its ~13 elementwise ops per variable; it must compute exactly the tf-op formulas
+ * (`m' = β1·m + (1−β1)·g`, `v' = β2·v + (1−β2)·g²`, `step = −(lr/c1)·m' / (√(v'/c2) + ε)`, `w' = (1−decay)·w + step`).
+ */
+export const ADAM_STEP_KERNEL = 'BiopropAdamStep';
+
+/** Whether the active backend registers the fused Adam kernel (looked up once per `apply`). */
+function hasFusedAdam(): boolean {
+  return tf.getKernel(ADAM_STEP_KERNEL, tf.getBackend()) !== undefined;
+}
+
 class TensorOptimizer implements Optimizer {
   private slotVars: VariableMap = {};
   private steps = 0;
@@ -109,11 +122,18 @@ class TensorOptimizer implements Optimizer {
         scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.maximum(norm, 1e-12)));
       }
       const out: Tensor[] = [];
+      const fused = this.name === 'adam' && keys.length > 0 && hasFusedAdam();
       for (const k of keys) {
         const w = vars[k];
         let g = grads[k];
         if (scale) g = tf.mul(g, scale);
         if (this.o.weightDecay) g = tf.add(g, tf.mul(this.o.weightDecay, w));
+        if (fused) {
+          const step = this.fusedAdamStep(k, w, g, lr);
+          applied[k] = step;
+          out.push(step);
+          continue;
+        }
         const step = this.stepFor(k, g, lr);
         const decayed = this.decoupledDecay ? tf.mul(1 - this.decoupledDecay, w) : w;
         w.assign(tf.add(decayed, step));
@@ -124,6 +144,30 @@ class TensorOptimizer implements Optimizer {
     });
     void keep;
     return applied;
+  }
+
+  /** Adam through the backend's fused kernel: updates w and its slots, returns the step (excluding decoupled decay). */
+  private fusedAdamStep(key: string, w: Variable, g: Tensor, lr: number): Tensor {
+    const o = this.o;
+    const beta1 = o.beta1 ?? 0.9;
+    const beta2 = o.beta2 ?? 0.999;
+    const m = this.slot('m', key, g);
+    const v = this.slot('v', key, g);
+    const t = this.steps;
+    const attrs = {
+      lr,
+      beta1,
+      beta2,
+      epsilon: o.epsilon ?? 1e-8,
+      c1: 1 - Math.pow(beta1, t),
+      c2: 1 - Math.pow(beta2, t),
+      decay: this.decoupledDecay,
+    };
+    const [newW, newM, newV, step] = tf.engine().runKernel<Tensor[]>(ADAM_STEP_KERNEL, { w, g, m, v }, attrs);
+    m.assign(newM);
+    v.assign(newV);
+    w.assign(newW);
+    return step;
   }
 
   /** The step (excluding decoupled decay) for one variable; updates its slots. */

@@ -491,6 +491,47 @@ Napi::Value Transpose(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused Adam step
+
+// adamStep(w, g, m, v, outW, outM, outV, outStep, lr, beta1, beta2, epsilon, c1, c2, decay): one pass over the
+// elements writing the new weights, both new moments and the step (core's BiopropAdamStep kernel)
+Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float* arrays[8];
+  size_t lengths[8];
+  for (size_t i = 0; i < 8; i++) {
+    if (!getF32(info, i, arrays[i], lengths[i])) return env.Undefined();
+  }
+  const size_t n = lengths[0];
+  for (size_t i = 1; i < 8; i++) {
+    if (lengths[i] != n) return fail(env, "adamStep: arrays differ in length"), env.Undefined();
+  }
+  // the loop reads its inputs and writes its outputs through restrict pointers: no output may share an input's memory
+  for (size_t o = 4; o < 8; o++) {
+    for (size_t i = 0; i < 8; i++) {
+      if (i != o && n > 0 && arrays[i] < arrays[o] + n && arrays[o] < arrays[i] + n) {
+        return fail(env, "adamStep: an output overlaps another array"), env.Undefined();
+      }
+    }
+  }
+  double p[7];
+  for (size_t i = 0; i < 7; i++) {
+    if (!info[8 + i].IsNumber()) return fail(env, "adamStep: expected numeric hyperparameters"), env.Undefined();
+    p[i] = info[8 + i].As<Napi::Number>().DoubleValue();
+  }
+  const double lr = p[0], beta1 = p[1], beta2 = p[2], epsilon = p[3], c1 = p[4], c2 = p[5], decay = p[6];
+  // each constant is computed in double and rounded once, as the tf-op path builds its scalars
+  const AdamConsts k = {static_cast<float>(beta1),   static_cast<float>(1 - beta1),  static_cast<float>(beta2),
+                        static_cast<float>(1 - beta2), static_cast<float>(c2),        static_cast<float>(epsilon),
+                        static_cast<float>(-lr / c1),  static_cast<float>(1 - decay)};
+  const auto fn = kernels().adamRange;
+  parallelFor(static_cast<int64_t>(n), 4, [&](int64_t s, int64_t e) {
+    fn(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6], arrays[7], s, e, k);
+  });
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Configuration
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -536,6 +577,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reduce", Napi::Function::New(env, Reduce));
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
+  exports.Set("adamStep", Napi::Function::New(env, AdamStep));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   return exports;

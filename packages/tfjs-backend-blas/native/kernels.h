@@ -8,6 +8,11 @@ namespace bioprop {
 enum BinaryOp { ADD, SUB, MUL, DIV, MAX, MIN, SQDIFF, GREATER, GREATER_EQ, LESS, LESS_EQ, EQUAL, NOT_EQUAL };
 enum UnaryOp { TANH, SIGMOID, RELU, RELU6, EXP, NEG, SQUARE, SQRT, ABS, RECIPROCAL, RSQRT, LEAKY_RELU, ELU, LOG, SIGN, CLIP, STEP };
 
+// Adam's constants as float32, each rounded once from the double the caller computed (as tf's scalars are)
+struct AdamConsts {
+  float beta1, oneMinusBeta1, beta2, oneMinusBeta2, c2, epsilon, negLrOverC1, oneMinusDecay;
+};
+
 struct KernelTable {
   const char* name;
   // out[i] = op(a[i·sa], b[i·sb]) for i < n; sa, sb ∈ {0, 1}
@@ -17,6 +22,10 @@ struct KernelTable {
   void (*unaryRange)(int op, const float* x, float* out, int64_t begin, int64_t end, double alpha, float beta);
   // softmax (or log-softmax) of one contiguous row
   void (*softmaxRow)(const float* x, float* out, int64_t cols, bool log);
+  // one fused Adam step over [begin, end): m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g², s = −(lr/c1)·m' / (√(v'/c2) + ε),
+  // w' = (1−decay)·w + s; inputs and outputs are distinct arrays
+  void (*adamRange)(const float* w, const float* g, const float* m, const float* v, float* outW, float* outM, float* outV,
+                    float* outStep, int64_t begin, int64_t end, const AdamConsts& k);
 };
 
 namespace base {

@@ -107,4 +107,33 @@ void softmaxRowImpl(const float* __restrict x, float* __restrict out, int64_t co
   }
 }
 
+// the tf-op Adam's roundings, one per op in its order; no FMA contraction, so results match the cpu backend bit for bit
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+void adamRangeImpl(const float* __restrict w, const float* __restrict g, const float* __restrict m, const float* __restrict v,
+                   float* __restrict outW, float* __restrict outM, float* __restrict outV, float* __restrict outStep,
+                   int64_t s, int64_t e, const ::bioprop::AdamConsts& k) {
+  const float b1 = k.beta1, ob1 = k.oneMinusBeta1, b2 = k.beta2, ob2 = k.oneMinusBeta2, c2 = k.c2, eps = k.epsilon;
+  const float scale = k.negLrOverC1, keep = k.oneMinusDecay;
+  for (int64_t i = s; i < e; i++) {
+    const float gi = g[i];
+    const float bm = b1 * m[i];
+    const float gm = ob1 * gi;
+    const float nm = bm + gm;
+    const float g2 = gi * gi;
+    const float bv = b2 * v[i];
+    const float gv = ob2 * g2;
+    const float nv = bv + gv;
+    const float den = __builtin_sqrtf(nv / c2) + eps;
+    const float q = nm / den;
+    const float step = scale * q;
+    const float kw = keep * w[i];
+    outM[i] = nm;
+    outV[i] = nv;
+    outStep[i] = step;
+    outW[i] = kw + step;
+  }
+}
+
 }  // namespace

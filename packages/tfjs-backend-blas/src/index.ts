@@ -80,7 +80,7 @@ export function measureSgemmPeak(options: SgemmPeakOptions = {}): number {
   return addon.sgemmPeak(size, reps);
 }
 
-export { BACKEND_NAME, NATIVE_KERNEL_NAMES, kernelStats, resetKernelStats } from './kernels.js';
+export { ADAM_STEP_KERNEL, BACKEND_NAME, NATIVE_KERNEL_NAMES, kernelStats, resetKernelStats } from './kernels.js';
 export type { KernelStats } from './kernels.js';
 export { BlasBackend, BACKEND_PRIORITY } from './backend.js';
 export { NativeAddonError, loadNativeAddon } from './native.js';

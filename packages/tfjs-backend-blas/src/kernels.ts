@@ -6,6 +6,12 @@ import { planBinary, planMatMul, planReduce, planTranspose } from './plan.js';
 /** The tfjs backend name this package registers. */
 export const BACKEND_NAME = 'blas';
 
+/**
+ * The fused Adam kernel `@bioprop/core`'s `adam` runs when the active backend registers it (core exports the same
+ * name as `ADAM_STEP_KERNEL`; this package does not depend on core at run time, so it spells it out).
+ */
+export const ADAM_STEP_KERNEL = 'BiopropAdamStep';
+
 // op codes shared with native/addon.cc
 const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6 } as const;
 const COMPARE = { Greater: 7, GreaterEqual: 8, Less: 9, LessEqual: 10, Equal: 11, NotEqual: 12 } as const;
@@ -279,6 +285,36 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
     }
     return out;
   });
+
+  // ---- fused Adam step (core's BiopropAdamStep): no cpu kernel to fall back to, core calls it only where registered
+  const adamStep: KernelFunc = (args) => {
+    const { w, g, m, v } = args.inputs as Record<string, TensorInfo>;
+    const backend = args.backend as unknown as Backend;
+    const a = (args.attrs ?? {}) as NamedAttrMap;
+    const named = { w, g, m, v };
+    const values: Float32Array[] = [];
+    for (const [name, t] of Object.entries(named)) {
+      if (!t) throw new Error(`${ADAM_STEP_KERNEL}: missing input ${name}`);
+      if (t.dtype !== 'float32') throw new Error(`${ADAM_STEP_KERNEL} on ${BACKEND_NAME}: input ${name} is ${t.dtype}; only float32 is supported`);
+      const data = f32(backend, t);
+      if (!data) throw new Error(`${ADAM_STEP_KERNEL} on ${BACKEND_NAME}: input ${name} holds no float32 data on this backend`);
+      if (t.shape.length !== w.shape.length || t.shape.some((d, i) => d !== w.shape[i])) {
+        throw new Error(`${ADAM_STEP_KERNEL}: input ${name} has shape [${t.shape}], w has [${w.shape}]`);
+      }
+      values.push(data);
+    }
+    const attr = (name: string): number => {
+      const x = a[name];
+      if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`${ADAM_STEP_KERNEL}: attr ${name} must be a finite number, got ${String(x)}`);
+      return x;
+    };
+    const n = values[0].length;
+    const outs = [alloc(backend, n), alloc(backend, n), alloc(backend, n), alloc(backend, n)];
+    addon.adamStep(values[0], values[1], values[2], values[3], outs[0], outs[1], outs[2], outs[3], attr('lr'), attr('beta1'), attr('beta2'), attr('epsilon'), attr('c1'), attr('c2'), attr('decay'));
+    stats.native[ADAM_STEP_KERNEL] = (stats.native[ADAM_STEP_KERNEL] ?? 0) + 1;
+    return outs.map((o) => backend.makeTensorInfo(w.shape, 'float32', o));
+  };
+  configs.push({ kernelName: ADAM_STEP_KERNEL, backendName: BACKEND_NAME, kernelFunc: adamStep });
 
   return configs;
 }

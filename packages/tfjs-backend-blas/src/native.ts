@@ -25,6 +25,23 @@ export interface NativeAddon {
   reduce(op: number, x: Float32Array, out: Float32Array, outer: number, r: number, inner: number): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number, log: boolean): void;
   transpose(x: Float32Array, out: Float32Array, dims: Int32Array, perm: Int32Array): void;
+  adamStep(
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    outW: Float32Array,
+    outM: Float32Array,
+    outV: Float32Array,
+    outStep: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    epsilon: number,
+    c1: number,
+    c2: number,
+    decay: number,
+  ): void;
   info(): { openblasConfig: string; openblasThreads: number; openblasCoretype: string; elementwiseThreads: number; elementwiseKernels: string };
   useKernels(name: string): boolean;
   setThreads(openblas: number | null, elementwise: number | null): void;
