@@ -1,6 +1,7 @@
+import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { NativeAddon } from './native.js';
+import type { ConvGeometry, NativeAddon } from './native.js';
 import { planBinary, planMatMul, planReduce, planTranspose } from './plan.js';
 
 /** The tfjs backend name this package registers. */
@@ -286,6 +287,53 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
     return out;
   });
 
+  // ---- convolutions: im2col + one sgemm (NHWC, dilation 1; NCHW and dilated convolutions stay on the cpu kernels)
+  /** The addon's geometry for an NHWC convolution of x by filter, or null when the native path does not cover it. */
+  const convGeometry = (xShape: readonly number[], filter: TensorInfo, attrs: NamedAttrMap, dilations: unknown): ConvGeometry | null => {
+    const dataFormat = (attrs.dataFormat as string | undefined) ?? 'NHWC';
+    if (dataFormat !== 'NHWC' || xShape.length !== 4 || filter.shape.length !== 4 || filter.shape[2] !== xShape[3]) return null;
+    if (sizeOf(xShape) === 0 || sizeOf(filter.shape) === 0) return null;
+    const info = backend_util.computeConv2DInfo(
+      xShape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      attrs.strides as number | [number, number],
+      dilations as number | [number, number],
+      attrs.pad as 'valid' | 'same' | number | backend_util.ExplicitPadding,
+      attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    );
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+    const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outChannels, strideHeight, strideWidth, padInfo, outHeight, outWidth } = info;
+    return [batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outChannels, strideHeight, strideWidth, padInfo.top, padInfo.left, outHeight, outWidth];
+  };
+
+  add('Conv2D', ({ inputs, backend, attrs }) => {
+    const xv = f32(backend, inputs.x);
+    const wv = f32(backend, inputs.filter);
+    if (!xv || !wv) return null;
+    const g = convGeometry(inputs.x.shape, inputs.filter, attrs, attrs.dilations ?? 1);
+    if (!g) return null;
+    const [n, , , , , , outC, , , , , outH, outW] = g;
+    const out = alloc(backend, n * outH * outW * outC);
+    addon.conv2d(xv, wv, out, ...g);
+    return backend.makeTensorInfo([n, outH, outW, outC], 'float32', out);
+  });
+
+  add('Conv2DBackpropInput', ({ inputs, backend, attrs }) => {
+    const dyv = f32(backend, inputs.dy);
+    const wv = f32(backend, inputs.filter);
+    if (!dyv || !wv) return null;
+    const inputShape = attrs.inputShape as number[];
+    // the kernel has no dilations (the cpu kernel assumes 1)
+    const g = convGeometry(inputShape, inputs.filter, attrs, 1);
+    if (!g) return null;
+    const [n, , , , , , outC, , , , , outH, outW] = g;
+    const dy = inputs.dy.shape;
+    if (dy.length !== 4 || dy[0] !== n || dy[1] !== outH || dy[2] !== outW || dy[3] !== outC) return null;
+    const dx = alloc(backend, sizeOf(inputShape));
+    addon.conv2dBackpropInput(dyv, wv, dx, ...g);
+    return backend.makeTensorInfo([...inputShape], 'float32', dx);
+  });
+
   // ---- fused Adam step (core's BiopropAdamStep): no cpu kernel to fall back to, core calls it only where registered
   const adamStep: KernelFunc = (args) => {
     const { w, g, m, v } = args.inputs as Record<string, TensorInfo>;
@@ -331,4 +379,6 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   'Transpose',
   'BatchMatMul',
   '_FusedMatMul',
+  'Conv2D',
+  'Conv2DBackpropInput',
 ];

@@ -42,10 +42,17 @@ export interface NativeAddon {
     c2: number,
     decay: number,
   ): void;
+  /** out[N·outH·outW, F] = im2col(x) · filter[kh·kw·C, F] (NHWC input, HWIO filter, dilation 1). */
+  conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, ...geometry: ConvGeometry): void;
+  /** dx[N, H, W, C] = col2im(dy[N·outH·outW, F] · filterᵀ): the input gradient of `conv2d` with the same geometry. */
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, ...geometry: ConvGeometry): void;
   info(): { openblasConfig: string; openblasThreads: number; openblasCoretype: string; elementwiseThreads: number; elementwiseKernels: string };
   useKernels(name: string): boolean;
   setThreads(openblas: number | null, elementwise: number | null): void;
 }
+
+/** N, H, W, C, kh, kw, F, strideH, strideW, padTop, padLeft, outH, outW: a convolution's geometry as the addon reads it. */
+export type ConvGeometry = [number, number, number, number, number, number, number, number, number, number, number, number, number];
 
 /** Thrown on import when the addon is missing or does not load; its message says why and how to fix it. */
 export class NativeAddonError extends Error {

@@ -1,0 +1,220 @@
+// The native Conv2D and Conv2DBackpropInput (im2col / col2im + one sgemm) against the cpu backend's kernels on
+// seeded random geometries, the cases handed to the cpu kernels, and core's conv2d and locallyConnected2d layers.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '@tensorflow/tfjs-backend-cpu';
+import { conv2d, locallyConnected2d, randomStream, type Layer, type Padding, type Tensor } from '@bioprop/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { excess, nativeProblem, onBackend, pkg, rng } from './test-helpers.js';
+
+const suite = describe.skipIf(nativeProblem !== null);
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+// float32 unit roundoff: a sum of k products computed in any order is within k·u·Σ|terms| of the exact value
+const U = 2 ** -24;
+
+beforeAll(async () => {
+  if (!nativeProblem) await tf.setBackend('blas');
+});
+
+/**
+ * Compare blas with cpu on `f`, the tolerance per element twice the float32 bound of a k-term sum: Σ|terms| is
+ * `bound` (the same computation on |x|, |w|) on the cpu backend.
+ */
+async function compareSums(f: () => tf.Tensor, bound: () => tf.Tensor, k: number, label: string) {
+  const cpu = await onBackend('cpu', f);
+  const blas = await onBackend('blas', f);
+  const abs = await onBackend('cpu', bound);
+  expect(blas.shape, `${label}: shape`).toEqual(cpu.shape);
+  const atol = Float32Array.from(abs.values, (s) => 2 * (k + 2) * U * s);
+  expect(excess(blas.values, cpu.values, 0, atol), `${label}: max excess over tolerance`).toBe(0);
+}
+
+interface Case {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  f: number;
+  kh: number;
+  kw: number;
+  strides: [number, number];
+  pad: 'valid' | 'same';
+}
+
+function randomCase(r: ReturnType<typeof rng>): Case {
+  const pad = r.pick(['valid', 'same'] as const);
+  const h = r.int(1, 12);
+  const w = r.int(1, 12);
+  // 'valid' needs the kernel inside the image; 'same' takes any kernel, larger than the input included
+  const kh = pad === 'valid' ? r.int(1, Math.min(5, h)) : r.int(1, 5);
+  const kw = pad === 'valid' ? r.int(1, Math.min(5, w)) : r.int(1, 5);
+  return { n: r.int(1, 4), h, w, c: r.int(1, 5), f: r.int(1, 6), kh, kw, strides: [r.int(1, 3), r.int(1, 3)], pad };
+}
+
+const label = (c: Case) => `x [${c.n},${c.h},${c.w},${c.c}] filter [${c.kh},${c.kw},${c.c},${c.f}] strides ${c.strides} ${c.pad}`;
+
+suite('Conv2D (im2col + sgemm)', () => {
+  it('equals the cpu kernel on random shapes, strides and both paddings (kernel larger than the input included)', async () => {
+    pkg.resetKernelStats();
+    const r = rng(11);
+    let larger = 0;
+    for (let t = 0; t < 80; t++) {
+      const c = randomCase(r);
+      if (c.kh > c.h || c.kw > c.w) larger++;
+      const xv = r.array(c.n * c.h * c.w * c.c);
+      const wv = r.array(c.kh * c.kw * c.c * c.f);
+      const x = () => tf.tensor4d(xv, [c.n, c.h, c.w, c.c]);
+      const w = () => tf.tensor4d(wv, [c.kh, c.kw, c.c, c.f]);
+      await compareSums(
+        () => tf.conv2d(x(), w(), c.strides, c.pad),
+        () => tf.conv2d(tf.abs(x()), tf.abs(w()), c.strides, c.pad),
+        c.kh * c.kw * c.c,
+        label(c),
+      );
+    }
+    expect(larger, 'cases with a kernel larger than the input').toBeGreaterThan(3);
+    expect(pkg.kernelStats().native.Conv2D).toBe(80);
+    expect(pkg.kernelStats().fallback.Conv2D).toBeUndefined();
+  });
+
+  it('covers explicit and numeric padding, 1×1 kernels (plain sgemm), rank-3 input and an exact small case', async () => {
+    pkg.resetKernelStats();
+    const r = rng(12);
+    const xv = r.array(2 * 7 * 6 * 3);
+    const x = () => tf.tensor4d(xv, [2, 7, 6, 3]);
+    for (const [kh, kw, f, strides, pad] of [
+      [3, 2, 4, [1, 2], 1],
+      [2, 3, 2, [2, 1], [[0, 0], [2, 0], [1, 3], [0, 0]]],
+      [1, 1, 5, [1, 1], 'valid'],
+      [1, 1, 5, [2, 2], 'same'],
+    ] as [number, number, number, [number, number], 'valid' | 'same' | number | tf.backend_util.ExplicitPadding][]) {
+      const wv = r.array(kh * kw * 3 * f);
+      const w = () => tf.tensor4d(wv, [kh, kw, 3, f]);
+      await compareSums(() => tf.conv2d(x(), w(), strides, pad), () => tf.conv2d(tf.abs(x()), tf.abs(w()), strides, pad), kh * kw * 3, `pad ${JSON.stringify(pad)}`);
+    }
+    await compareSums(
+      () => tf.conv2d(tf.tensor3d(xv.subarray(0, 7 * 6 * 3), [7, 6, 3]), tf.ones([2, 2, 3, 2]), 1, 'same'),
+      () => tf.conv2d(tf.abs(tf.tensor3d(xv.subarray(0, 7 * 6 * 3), [7, 6, 3])), tf.ones([2, 2, 3, 2]), 1, 'same'),
+      12,
+      'rank-3 input',
+    );
+    expect(pkg.kernelStats().native.Conv2D).toBe(5);
+    // 1..4 in a 2×2 image, 2×2 ones filter, 'same' (pads bottom/right): each output sums its window
+    await tf.setBackend('blas');
+    const y = tf.conv2d(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]), tf.ones([2, 2, 1, 1]) as tf.Tensor4D, 1, 'same');
+    expect(Array.from(y.dataSync())).toEqual([10, 6, 7, 4]);
+    y.dispose();
+  });
+
+  it('hands dilated and NCHW convolutions to the cpu kernel, with its results', async () => {
+    pkg.resetKernelStats();
+    const r = rng(13);
+    const xv = r.array(2 * 8 * 7 * 3);
+    const wv = r.array(3 * 3 * 3 * 4);
+    const x = () => tf.tensor4d(xv, [2, 8, 7, 3]);
+    const w = () => tf.tensor4d(wv, [3, 3, 3, 4]);
+    const dilated = await onBackend('cpu', () => tf.conv2d(x(), w(), 1, 'same', 'NHWC', 2));
+    const dilatedBlas = await onBackend('blas', () => tf.conv2d(x(), w(), 1, 'same', 'NHWC', 2));
+    expect(dilatedBlas.shape).toEqual(dilated.shape);
+    expect(Array.from(dilatedBlas.values)).toEqual(Array.from(dilated.values));
+    expect(pkg.kernelStats().fallback.Conv2D).toBe(1);
+    // the cpu kernel itself rejects NCHW: the same error on both backends
+    const nchw = (backend: string) => onBackend(backend, () => tf.conv2d(tf.tensor4d(xv, [2, 3, 8, 7]), w(), 1, 'valid', 'NCHW'));
+    const cpuError = await nchw('cpu').then(() => null, (e: Error) => e.message);
+    const blasError = await nchw('blas').then(() => null, (e: Error) => e.message);
+    expect(blasError).toBe(cpuError);
+    expect(pkg.kernelStats().fallback.Conv2D).toBe(2);
+    expect(pkg.kernelStats().native.Conv2D).toBeUndefined();
+  });
+});
+
+suite('Conv2DBackpropInput (sgemm + col2im)', () => {
+  it('equals the cpu kernel on random shapes, strides and both paddings', async () => {
+    pkg.resetKernelStats();
+    const r = rng(21);
+    for (let t = 0; t < 60; t++) {
+      const c = randomCase(r);
+      const inShape: [number, number, number, number] = [c.n, c.h, c.w, c.c];
+      const info = tf.backend_util.computeConv2DInfo(inShape, [c.kh, c.kw, c.c, c.f], c.strides, 1, c.pad);
+      const dyShape = [c.n, info.outHeight, info.outWidth, c.f];
+      const dyv = r.array(size(dyShape));
+      const wv = r.array(c.kh * c.kw * c.c * c.f);
+      const dy = () => tf.tensor4d(dyv, dyShape as [number, number, number, number]);
+      const w = () => tf.tensor4d(wv, [c.kh, c.kw, c.c, c.f]);
+      // every input pixel receives at most ⌈kh/sh⌉·⌈kw/sw⌉ taps of f products each
+      const k = Math.ceil(c.kh / c.strides[0]) * Math.ceil(c.kw / c.strides[1]) * c.f;
+      await compareSums(
+        () => tf.conv2dTranspose(dy(), w(), inShape, c.strides, c.pad),
+        () => tf.conv2dTranspose(tf.abs(dy()), tf.abs(w()), inShape, c.strides, c.pad),
+        k,
+        label(c),
+      );
+    }
+    expect(pkg.kernelStats().native.Conv2DBackpropInput).toBe(60);
+    expect(pkg.kernelStats().fallback.Conv2DBackpropInput).toBeUndefined();
+  });
+
+  it("is conv2d's gradient with respect to its input (autodiff through both kernels agrees with cpu)", async () => {
+    const r = rng(22);
+    const xv = r.array(3 * 9 * 10 * 2);
+    const wv = r.array(4 * 3 * 2 * 5);
+    const grad = () => tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, tf.tensor4d(wv, [4, 3, 2, 5]), [2, 3], 'same'))))(tf.tensor4d(xv, [3, 9, 10, 2]));
+    const cpu = await onBackend('cpu', grad);
+    const blas = await onBackend('blas', grad);
+    let scale = 0;
+    for (const v of cpu.values) scale = Math.max(scale, Math.abs(v));
+    expect(excess(blas.values, cpu.values, 1e-5, 1e-5 * scale)).toBe(0);
+  });
+});
+
+// core's convolutional layers: the same layer (same seed) evaluated on both backends
+function buildLayer(spec: ReturnType<typeof conv2d>, inputShape: number[]): Layer {
+  return spec.build(inputShape, { index: 0, random: randomStream(5, 'init'), defaultName: 'layer' });
+}
+
+suite("core's conv2d and locallyConnected2d layers on blas equal cpu", () => {
+  const layers: [string, ReturnType<typeof conv2d>, number[]][] = [];
+  for (const padding of ['valid', 'same'] as Padding[]) {
+    layers.push([`conv2d 3×3 s2 ${padding}`, conv2d({ filters: 6, kernelSize: 3, strides: 2, padding }), [11, 12, 3]]);
+    layers.push([`conv2d 5×4 s1 ${padding}`, conv2d({ filters: 4, kernelSize: [5, 4], strides: 1, padding }), [6, 7, 2]]);
+    layers.push([`locallyConnected2d 3×3 s2 ${padding}`, locallyConnected2d({ filters: 5, kernelSize: 3, strides: 2, padding }), [10, 9, 2]]);
+    layers.push([`locallyConnected2d 2×3 s1 ${padding}`, locallyConnected2d({ filters: 3, kernelSize: [2, 3], strides: [1, 2], padding }), [5, 7, 3]]);
+  }
+
+  it('linear, paramGrads and backwardInput', async () => {
+    pkg.resetKernelStats();
+    const r = rng(31);
+    for (const [name, spec, inputShape] of layers) {
+      await tf.setBackend('cpu');
+      const layer = buildLayer(spec, inputShape);
+      const n = 3;
+      const xv = r.array(n * size(inputShape));
+      const dv = r.array(n * size(layer.outputShape));
+      const kernelValues = (layer.params.kernel as Tensor).dataSync().slice();
+      const results: Record<string, Float32Array[]> = {};
+      for (const backend of ['cpu', 'blas']) {
+        await tf.setBackend(backend);
+        const l = buildLayer(spec, inputShape);
+        results[backend] = tf.tidy(() => {
+          const kernel = tf.tensor(kernelValues, layer.params.kernel.shape);
+          const x = tf.tensor(xv, [n, ...inputShape]);
+          const delta = tf.tensor(dv, [n, ...layer.outputShape]);
+          const grads = l.paramGrads(x, delta);
+          return [l.linear(x, { ...l.params, kernel }), grads.kernel, l.backwardInput(delta, kernel)].map((t) => t.dataSync().slice() as Float32Array);
+        });
+        for (const t of Object.values(l.params)) t.dispose();
+      }
+      for (const t of Object.values(layer.params)) t.dispose();
+      ['linear', 'paramGrads.kernel', 'backwardInput'].forEach((what, i) => {
+        const cpu = results.cpu[i];
+        let scale = 0;
+        for (const v of cpu) scale = Math.max(scale, Math.abs(v));
+        expect(excess(results.blas[i], cpu, 1e-5, 1e-5 * scale), `${name}: ${what}`).toBe(0);
+      });
+    }
+    // the layers' convolutions (conv2d's linear, both layers' patch extraction) and conv2d's backwardInput ran natively
+    expect(pkg.kernelStats().native.Conv2D).toBeGreaterThanOrEqual(layers.length * 2);
+    expect(pkg.kernelStats().native.Conv2DBackpropInput).toBe(4);
+    expect(pkg.kernelStats().fallback.Conv2D).toBeUndefined();
+  });
+});
