@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveActivation, type ActivationLike } from '../activations.js';
 import { ShapeError, checkNumber } from '../errors.js';
-import { glorotInit, resolveInitializer, zeroInit, type InitializerLike } from '../initializers.js';
+import type { InitializerLike } from '../initializers.js';
+import { initParams } from './params.js';
 import type { Activation, Layer, LayerConfig, LayerSpec, Tensor, TensorMap, VariableMap } from '../types.js';
 import { extractPatches, pair, patchGeometry, type Padding, type PatchGeometry } from './locally-connected.js';
 
@@ -32,14 +33,8 @@ export function conv2d(options: Conv2dOptions): LayerSpec {
       const name = options.name ?? ctx.defaultName;
       const g = patchGeometry(`conv2d ${name}`, inputShape, kernelSize, strides, padding);
       const fan = { fanIn: g.patchSize, fanOut: g.kh * g.kw * options.filters };
-      const kernel = resolveInitializer(options.kernelInit, glorotInit()).init([g.kh, g.kw, g.inC, options.filters], fan, ctx.random);
-      const params: VariableMap = { kernel: tf.variable(kernel, true, undefined, 'float32') };
-      kernel.dispose();
-      if (options.useBias !== false) {
-        const bias = resolveInitializer(options.biasInit, zeroInit()).init([options.filters], fan, ctx.random);
-        params.bias = tf.variable(bias);
-        bias.dispose();
-      }
+      const biasShape = options.useBias !== false ? [options.filters] : null;
+      const params = initParams([g.kh, g.kw, g.inC, options.filters], biasShape, fan, options, ctx.random);
       return new Conv2dLayer(name, [...inputShape], options.filters, kernelSize, strides, padding, activation, params);
     },
   };

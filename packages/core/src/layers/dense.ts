@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveActivation, type ActivationLike } from '../activations.js';
 import { ShapeError, checkNumber } from '../errors.js';
-import { glorotInit, resolveInitializer, zeroInit, type InitializerLike } from '../initializers.js';
+import type { InitializerLike } from '../initializers.js';
+import { initParams } from './params.js';
 import type { Activation, Layer, LayerConfig, LayerSpec, Tensor, TensorMap, VariableMap } from '../types.js';
 
 export interface DenseOptions {
@@ -24,14 +25,7 @@ export function dense(options: DenseOptions): LayerSpec {
     build(inputShape, ctx) {
       const nIn = inputShape.reduce((a, b) => a * b, 1);
       const fan = { fanIn: nIn, fanOut: options.units };
-      const kernel = resolveInitializer(options.kernelInit, glorotInit()).init([nIn, options.units], fan, ctx.random);
-      const params: VariableMap = { kernel: tf.variable(kernel, true, undefined, 'float32') };
-      kernel.dispose();
-      if (options.useBias !== false) {
-        const bias = resolveInitializer(options.biasInit, zeroInit()).init([options.units], fan, ctx.random);
-        params.bias = tf.variable(bias);
-        bias.dispose();
-      }
+      const params = initParams([nIn, options.units], options.useBias !== false ? [options.units] : null, fan, options, ctx.random);
       return new DenseLayer(options.name ?? ctx.defaultName, [...inputShape], options.units, activation, params);
     },
   };

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveActivation, type ActivationLike } from '../activations.js';
 import { OptionError, ShapeError, checkNumber } from '../errors.js';
-import { glorotInit, resolveInitializer, zeroInit, type InitializerLike } from '../initializers.js';
+import type { InitializerLike } from '../initializers.js';
+import { initParams } from './params.js';
 import type { Activation, Layer, LayerConfig, LayerSpec, Tensor, TensorMap, VariableMap } from '../types.js';
 
 export type Padding = 'valid' | 'same';
@@ -158,14 +159,8 @@ export function locallyConnected2d(options: LocallyConnected2dOptions): LayerSpe
       const name = options.name ?? ctx.defaultName;
       const g = patchGeometry(`locallyConnected2d ${name}`, inputShape, kernelSize, strides, padding);
       const fan = { fanIn: g.patchSize, fanOut: g.kh * g.kw * options.filters };
-      const kernel = resolveInitializer(options.kernelInit, glorotInit()).init([g.outH * g.outW, g.patchSize, options.filters], fan, ctx.random);
-      const params: VariableMap = { kernel: tf.variable(kernel, true, undefined, 'float32') };
-      kernel.dispose();
-      if (options.useBias !== false) {
-        const bias = resolveInitializer(options.biasInit, zeroInit()).init([g.outH, g.outW, options.filters], fan, ctx.random);
-        params.bias = tf.variable(bias);
-        bias.dispose();
-      }
+      const biasShape = options.useBias !== false ? [g.outH, g.outW, options.filters] : null;
+      const params = initParams([g.outH * g.outW, g.patchSize, options.filters], biasShape, fan, options, ctx.random);
       return new LocallyConnected2dLayer(name, [...inputShape], options.filters, kernelSize, strides, padding, activation, params);
     },
   };
