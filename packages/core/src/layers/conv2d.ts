@@ -1,43 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { resolveActivation, type ActivationLike } from '../activations.js';
-import { ShapeError, checkNumber } from '../errors.js';
-import type { InitializerLike } from '../initializers.js';
-import { initParams } from './params.js';
+import { ShapeError } from '../errors.js';
 import type { Activation, Layer, LayerConfig, LayerSpec, Tensor, TensorMap, VariableMap } from '../types.js';
-import { extractPatches, pair, patchGeometry, type Padding, type PatchGeometry } from './locally-connected.js';
+import { extractPatches, patchGeometry, patchLayerSpec, type Padding, type PatchGeometry, type PatchLayerOptions } from './locally-connected.js';
 
-export interface Conv2dOptions {
-  filters: number;
-  kernelSize: number | [number, number];
-  strides?: number | [number, number];
-  padding?: Padding;
-  activation?: ActivationLike;
-  /** Kernel initializer (default Glorot uniform with fans `kh·kw·inC` and `kh·kw·filters`). */
-  kernelInit?: InitializerLike;
-  /** Bias initializer (default zeros). */
-  biasInit?: InitializerLike;
-  useBias?: boolean;
-  name?: string;
-}
+export type Conv2dOptions = PatchLayerOptions;
 
 /** A 2-D convolution, NHWC, kernel `[kh, kw, inC, filters]`, bias `[filters]`; TensorFlow's 'valid'/'same' padding. */
 export function conv2d(options: Conv2dOptions): LayerSpec {
-  checkNumber('conv2d filters', options.filters, { min: 1, integer: true });
-  const kernelSize = pair('conv2d kernelSize', options.kernelSize);
-  const strides = pair('conv2d strides', options.strides ?? 1);
-  const padding = options.padding ?? 'valid';
-  const activation = resolveActivation(options.activation ?? 'linear');
-  return {
-    kind: 'conv2d',
-    build(inputShape, ctx) {
-      const name = options.name ?? ctx.defaultName;
-      const g = patchGeometry(`conv2d ${name}`, inputShape, kernelSize, strides, padding);
-      const fan = { fanIn: g.patchSize, fanOut: g.kh * g.kw * options.filters };
-      const biasShape = options.useBias !== false ? [options.filters] : null;
-      const params = initParams([g.kh, g.kw, g.inC, options.filters], biasShape, fan, options, ctx.random);
-      return new Conv2dLayer(name, [...inputShape], options.filters, kernelSize, strides, padding, activation, params);
-    },
-  };
+  return patchLayerSpec('conv2d', options, (g, f) => ({ kernel: [g.kh, g.kw, g.inC, f], bias: [f] }), Conv2dLayer);
 }
 
 export class Conv2dLayer implements Layer {

@@ -129,7 +129,8 @@ export function scatterPatches(patchesPNK: Tensor, g: PatchGeometry): Tensor {
   return tf.transpose(tf.reshape(image, [g.inH, g.inW, n, g.inC]), [2, 0, 1, 3]);
 }
 
-export interface LocallyConnected2dOptions {
+/** Options of the patch-based layers, `conv2d` and `locallyConnected2d`. */
+export interface PatchLayerOptions {
   filters: number;
   kernelSize: number | [number, number];
   strides?: number | [number, number];
@@ -143,27 +144,58 @@ export interface LocallyConnected2dOptions {
   name?: string;
 }
 
+export type LocallyConnected2dOptions = PatchLayerOptions;
+
+type PatchLayerConstructor = new (
+  name: string,
+  inputShape: number[],
+  filters: number,
+  kernelSize: [number, number],
+  strides: [number, number],
+  padding: Padding,
+  activation: Activation,
+  params: VariableMap,
+) => Layer;
+
+/**
+ * The spec of a patch-based layer: options validated once, then at build the geometry, the conv fans and seeded
+ * params whose shapes `shapes` gives for the kind.
+ */
+export function patchLayerSpec(
+  kind: string,
+  options: PatchLayerOptions,
+  shapes: (g: PatchGeometry, filters: number) => { kernel: number[]; bias: number[] },
+  Make: PatchLayerConstructor,
+): LayerSpec {
+  checkNumber(`${kind} filters`, options.filters, { min: 1, integer: true });
+  const kernelSize = pair(`${kind} kernelSize`, options.kernelSize);
+  const strides = pair(`${kind} strides`, options.strides ?? 1);
+  const padding = options.padding ?? 'valid';
+  const activation = resolveActivation(options.activation ?? 'linear');
+  return {
+    kind,
+    build(inputShape, ctx) {
+      const name = options.name ?? ctx.defaultName;
+      const g = patchGeometry(`${kind} ${name}`, inputShape, kernelSize, strides, padding);
+      const fan = { fanIn: g.patchSize, fanOut: g.kh * g.kw * options.filters };
+      const { kernel, bias } = shapes(g, options.filters);
+      const params = initParams(kernel, options.useBias !== false ? bias : null, fan, options, ctx.random);
+      return new Make(name, [...inputShape], options.filters, kernelSize, strides, padding, activation, params);
+    },
+  };
+}
+
 /**
  * A 2-D locally connected layer: a convolution WITHOUT weight sharing, every output location has its own filter
  * bank. NHWC; kernel `[outH·outW, kh·kw·inC, filters]` (patch entries ordered (ky, kx, c)), bias `[outH, outW, filters]`.
  */
 export function locallyConnected2d(options: LocallyConnected2dOptions): LayerSpec {
-  checkNumber('locallyConnected2d filters', options.filters, { min: 1, integer: true });
-  const kernelSize = pair('locallyConnected2d kernelSize', options.kernelSize);
-  const strides = pair('locallyConnected2d strides', options.strides ?? 1);
-  const padding = options.padding ?? 'valid';
-  const activation = resolveActivation(options.activation ?? 'linear');
-  return {
-    kind: 'locallyConnected2d',
-    build(inputShape, ctx) {
-      const name = options.name ?? ctx.defaultName;
-      const g = patchGeometry(`locallyConnected2d ${name}`, inputShape, kernelSize, strides, padding);
-      const fan = { fanIn: g.patchSize, fanOut: g.kh * g.kw * options.filters };
-      const biasShape = options.useBias !== false ? [g.outH, g.outW, options.filters] : null;
-      const params = initParams([g.outH * g.outW, g.patchSize, options.filters], biasShape, fan, options, ctx.random);
-      return new LocallyConnected2dLayer(name, [...inputShape], options.filters, kernelSize, strides, padding, activation, params);
-    },
-  };
+  return patchLayerSpec(
+    'locallyConnected2d',
+    options,
+    (g, f) => ({ kernel: [g.outH * g.outW, g.patchSize, f], bias: [g.outH, g.outW, f] }),
+    LocallyConnected2dLayer,
+  );
 }
 
 export class LocallyConnected2dLayer implements Layer {
