@@ -109,7 +109,7 @@ const bp = layerwise({
   name: 'inline backprop',
   options: {},
   usesSignal: true,
-  stepLayer(ctx) {
+  step(ctx) {
     const delta = deltaFromSignal(ctx);
     return {
       delta,

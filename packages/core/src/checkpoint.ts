@@ -1,16 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { activationFromConfig } from './activations.js';
+import { networkFromConfig } from './config.js';
 import { CheckpointError } from './errors.js';
-import { conv2d } from './layers/conv2d.js';
-import { dense } from './layers/dense.js';
-import { locallyConnected2d } from './layers/locally-connected.js';
-import { SequentialNetwork } from './network.js';
-import { randomStream } from './random.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
-import type { BoundRule, JsonValue, Layer, LayerConfig, LayerFactory, Network, RandomStream, TensorMap, VariableMap } from './types.js';
+import type { BoundRule, JsonValue, Network, NetworkConfig, TensorMap, VariableMap } from './types.js';
 
 export const CHECKPOINT_FORMAT = 'bioprop-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/**
+ * 2: networks are graphs of modules (kernel layers, activations, pooling, batch norm with its running statistics,
+ * dropout, residual blocks), parameters are saved by module name, rule state by layer with core-owned optimizers,
+ * random streams named `forward`, `rule/<id>/layer<l>`, …. Version 1 checkpoints (chains of dense/conv/LC layers
+ * with attached activations) are not read.
+ */
+export const CHECKPOINT_VERSION = 2;
 
 export interface TensorEntry {
   name: string;
@@ -29,7 +30,7 @@ export interface CheckpointManifest {
   sha256: string;
   byteLength: number;
   tensors: TensorEntry[];
-  network: { layers: LayerConfig[] };
+  network: NetworkConfig;
   rule: { id: string; options: JsonValue; meta: JsonValue };
   trainer?: {
     loss: string;
@@ -41,41 +42,10 @@ export interface CheckpointManifest {
   extra?: JsonValue;
 }
 
-/** Conv and locally connected layers share their options, so one rebuild serves both. */
-function rebuildImageLayer(
-  make: typeof conv2d | typeof locallyConnected2d,
-  config: LayerConfig,
-  ctx: { random: RandomStream },
-): Layer {
-  return make({
-    filters: config.filters as number,
-    kernelSize: config.kernelSize as [number, number],
-    strides: config.strides as [number, number],
-    padding: config.padding as 'valid' | 'same',
-    activation: activationFromConfig(config.activation),
-    useBias: config.useBias !== false,
-    kernelInit: 'zero',
-    name: config.name,
-  }).build(config.inputShape, { index: 0, random: ctx.random, defaultName: config.name });
-}
-
-/** Core's own layer kinds, rebuilt from config (weights are loaded over them). */
-export const builtinLayerFactories: Record<string, LayerFactory> = {
-  dense: (config, ctx) =>
-    dense({
-      units: config.units as number,
-      activation: activationFromConfig(config.activation),
-      useBias: config.useBias !== false,
-      kernelInit: 'zero',
-      name: config.name,
-    }).build(config.inputShape, { index: 0, random: ctx.random, defaultName: config.name }),
-  conv2d: (config, ctx) => rebuildImageLayer(conv2d, config, ctx),
-  locallyConnected2d: (config, ctx) => rebuildImageLayer(locallyConnected2d, config, ctx),
-};
-
 function collect(network: Network, boundRule: BoundRule, trainer?: Trainer): Record<string, tf.Tensor> {
   const out: Record<string, tf.Tensor> = {};
   for (const [k, v] of Object.entries(network.namedParams())) out[`network/${k}`] = v;
+  for (const [k, v] of Object.entries(network.namedBuffers())) out[`buffers/${k}`] = v;
   for (const [k, v] of Object.entries(boundRule.state())) out[`rule/${k}`] = v;
   if (trainer) for (const [k, v] of Object.entries(trainer.optimizer.slots())) out[`optimizer/${k}`] = v;
   return out;
@@ -112,7 +82,7 @@ export async function serializeCheckpoint(parts: {
       createdAt: new Date().toISOString(),
       byteLength: data.byteLength,
       tensors: entries,
-      network: { layers: parts.network.layers.map((l) => l.config()) },
+      network: parts.network.config(),
       rule: { id: parts.boundRule.rule.id, options: parts.boundRule.rule.options, meta: parts.boundRule.getMeta() },
       trainer: t && {
         loss: t.loss.name,
@@ -200,6 +170,12 @@ export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   if (manifest.version > CHECKPOINT_VERSION) {
     throw new CheckpointError(`${manifestPath}: checkpoint version ${manifest.version} is newer than this library reads (${CHECKPOINT_VERSION})`);
   }
+  if (manifest.version !== CHECKPOINT_VERSION) {
+    throw new CheckpointError(
+      `${manifestPath}: checkpoint version ${JSON.stringify(manifest.version)} was written by bioprop 0.1 (chains of layers with attached activations); ` +
+        `this version reads version ${CHECKPOINT_VERSION} only: retrain, or load it with @bioprop/core 0.1`,
+    );
+  }
   const weightsPath = path.join(dir, path.basename(manifest.weightsFile));
   let bytes: Uint8Array;
   try {
@@ -231,8 +207,8 @@ function assignAll(what: string, vars: VariableMap, tensors: TensorMap, prefix: 
     if (t.shape.join() !== v.shape.join()) {
       throw new CheckpointError(`checkpoint ${what} "${k}" has shape [${t.shape}], the network has [${v.shape}]`);
     }
-    v.assign(t);
   }
+  for (const [k, v] of Object.entries(vars)) v.assign(tensors[`${prefix}${k}`]);
 }
 
 /** Pick the tensors under a prefix, with the prefix removed. */
@@ -242,9 +218,15 @@ function under(tensors: TensorMap, prefix: string): TensorMap {
   return out;
 }
 
+/** Load a network's parameters and running statistics from a checkpoint's tensors. */
+function assignNetwork(network: Network, tensors: TensorMap): void {
+  assignAll('parameter', network.namedParams(), tensors, 'network/');
+  assignAll('running statistic', network.namedBuffers(), tensors, 'buffers/');
+}
+
 /**
- * Restore a trainer (built with the same network shape, rule and optimizer) from a checkpoint: weights, rule
- * state, optimizer slots, random streams and position, so `fit` continues bit-for-bit.
+ * Restore a trainer (built with the same network shape, rule and optimizer) from a checkpoint: weights, running
+ * statistics, rule state, optimizer slots, random streams and position, so `fit` continues bit-for-bit.
  */
 export async function restoreTrainer(trainer: Trainer, dir: string): Promise<CheckpointManifest> {
   const ck = await readCheckpoint(dir);
@@ -254,7 +236,7 @@ export async function restoreTrainer(trainer: Trainer, dir: string): Promise<Che
       throw new CheckpointError(`${dir}: checkpoint was made with rule "${manifest.rule.id}", the trainer uses "${trainer.rule.id}"`);
     }
     if (!manifest.trainer) throw new CheckpointError(`${dir}: checkpoint holds a network only, not a training state`);
-    assignAll('parameter', trainer.network.namedParams(), tensors, 'network/');
+    assignNetwork(trainer.network, tensors);
     trainer.boundRule.loadState(under(tensors, 'rule/'));
     trainer.boundRule.setMeta(manifest.rule.meta);
     trainer.optimizer.loadSlots(under(tensors, 'optimizer/'));
@@ -267,32 +249,30 @@ export async function restoreTrainer(trainer: Trainer, dir: string): Promise<Che
   }
 }
 
-/** Rebuild a network from a checkpoint (core's layer kinds, plus any `layerFactories` given). */
+/**
+ * Rebuild a network from a checkpoint and load its weights and running statistics. Networks of core's module kinds
+ * rebuild from the stored config; pass `build` for networks with modules of your own.
+ */
 export async function loadNetwork(
   dir: string,
-  options: { layerFactories?: Record<string, LayerFactory> } = {},
+  options: { build?: (config: NetworkConfig) => Network } = {},
 ): Promise<{ network: Network; manifest: CheckpointManifest; ruleState: TensorMap }> {
   const ck = await readCheckpoint(dir);
-  const factories = { ...builtinLayerFactories, ...options.layerFactories };
-  const random = randomStream(0, 'load');
-  const layers: Layer[] = ck.manifest.network.layers.map((cfg) => {
-    const make = factories[cfg.kind];
-    if (!make) {
-      ck.dispose();
-      throw new CheckpointError(`${dir}: unknown layer kind "${cfg.kind}" (pass a layer factory for it)`);
-    }
-    return make(cfg, { random });
-  });
-  const network = new SequentialNetwork(layers);
+  let network: Network | null = null;
   try {
-    assignAll('parameter', network.namedParams(), ck.tensors, 'network/');
+    try {
+      network = options.build ? options.build(ck.manifest.network) : networkFromConfig(ck.manifest.network);
+    } catch (e) {
+      throw new CheckpointError(`${dir}: cannot rebuild the network from the manifest: ${(e as Error).message}`);
+    }
+    assignNetwork(network, ck.tensors);
+    const ruleState: TensorMap = {};
+    for (const [k, t] of Object.entries(under(ck.tensors, 'rule/'))) ruleState[k] = t.clone();
+    return { network, manifest: ck.manifest, ruleState };
   } catch (e) {
-    ck.dispose();
-    network.dispose();
+    network?.dispose();
     throw e;
+  } finally {
+    ck.dispose();
   }
-  const ruleState: TensorMap = {};
-  for (const [k, t] of Object.entries(under(ck.tensors, 'rule/'))) ruleState[k] = t.clone();
-  ck.dispose();
-  return { network, manifest: ck.manifest, ruleState };
 }

@@ -48,6 +48,15 @@ export function fanInUniformInit(): Initializer {
   };
 }
 
+/** He (Kaiming) normal: `N(0, 2/fanIn)`, for ReLU networks. */
+export function heNormalInit(): Initializer {
+  return {
+    name: 'heNormal',
+    config: {},
+    init: (shape, { fanIn }, random) => tf.tensor(random.normalArray(size(shape), 0, Math.sqrt(2 / Math.max(1, fanIn))), [...shape]),
+  };
+}
+
 /** All zeros (DFA's forward weights, biases). */
 export function zeroInit(): Initializer {
   return { name: 'zero', config: {}, init: (shape) => tf.zeros([...shape]) };
@@ -59,19 +68,50 @@ export function constantInit(value: number): Initializer {
   return { name: 'constant', config: { value }, init: (shape) => tf.fill([...shape], value) };
 }
 
-export type InitializerLike = Initializer | 'glorot' | 'zero' | 'zeros' | 'fanInUniform' | { uniform: number } | { normal: number };
+export type InitializerLike =
+  | Initializer
+  | 'glorot'
+  | 'zero'
+  | 'zeros'
+  | 'fanInUniform'
+  | 'heNormal'
+  | { uniform: number }
+  | { normal: number }
+  /** An initializer as configs store it: `{ name: 'glorot', config: { gain: 1 } }`. */
+  | { name: string; config?: JsonValue };
 
-/** Accepts an initializer, a name, or `{ uniform: ω }` / `{ normal: σ }`. */
+const NAMED: Record<string, (config: Record<string, unknown>) => Initializer> = {
+  glorot: (c) => glorotInit(c.gain === undefined ? 1 : checkNumber('glorot gain', c.gain, { min: 0 })),
+  zero: () => zeroInit(),
+  zeros: () => zeroInit(),
+  fanInUniform: () => fanInUniformInit(),
+  heNormal: () => heNormalInit(),
+  uniform: (c) => uniformInit(c.scale as number),
+  normal: (c) => normalInit(c.std as number),
+  constant: (c) => constantInit(c.value as number),
+};
+
+/** Accepts an initializer, a name, `{ uniform: ω }` / `{ normal: σ }`, or a stored `{ name, config }`. */
 export function resolveInitializer(like: InitializerLike | undefined, fallback: Initializer): Initializer {
   if (like === undefined) return fallback;
+  const known = 'glorot, zero, fanInUniform, heNormal, {uniform: ω}, {normal: σ}';
   if (typeof like === 'string') {
-    if (like === 'glorot') return glorotInit();
-    if (like === 'zero' || like === 'zeros') return zeroInit();
-    if (like === 'fanInUniform') return fanInUniformInit();
-    throw new OptionError(`unknown initializer "${like}" (known: glorot, zero, fanInUniform, {uniform: ω}, {normal: σ})`);
+    // uniform, normal and constant need a value: `{ uniform: ω }`, `{ normal: σ }`
+    if (!Object.hasOwn(NAMED, like) || ['uniform', 'normal', 'constant'].includes(like as string)) {
+      throw new OptionError(`unknown initializer "${like}" (known: ${known})`);
+    }
+    return NAMED[like]({});
   }
-  if ('init' in like) return like;
-  if ('uniform' in like) return uniformInit(like.uniform);
-  if ('normal' in like) return normalInit(like.normal);
-  throw new OptionError(`bad initializer ${JSON.stringify(like as JsonValue)}`);
+  if (!like || typeof like !== 'object') throw new OptionError(`bad initializer ${JSON.stringify(like)} (known: ${known})`);
+  if ('init' in like && typeof like.init === 'function') return like;
+  const keys = Object.keys(like);
+  if (keys.length === 1 && keys[0] === 'uniform') return uniformInit((like as { uniform: number }).uniform);
+  if (keys.length === 1 && keys[0] === 'normal') return normalInit((like as { normal: number }).normal);
+  const named = like as { name?: unknown; config?: unknown };
+  if (typeof named.name === 'string' && Object.hasOwn(NAMED, named.name) && keys.every((k) => k === 'name' || k === 'config')) {
+    const config = named.config ?? {};
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new OptionError(`initializer ${named.name}: config must be an object`);
+    return NAMED[named.name](config as Record<string, unknown>);
+  }
+  throw new OptionError(`bad initializer ${JSON.stringify(like)} (known: ${known})`);
 }

@@ -6,24 +6,14 @@ export interface UpdateNoiseOptions {
   /** Standard deviation σ of the noise added to every updated value, each step. */
   sigma: number;
   /**
-   * `'forward'`: the network's parameters; `'backward'`: the rule's state (feedback or inverse weights);
-   * `'both'`. Default `'forward'`.
+   * `'forward'`: the network's parameters; `'backward'`: the rule state the rule declares learned (learned
+   * feedback or inverse weights; never fixed random matrices, masks or optimizer slots); `'both'`. Default `'forward'`.
    */
   on?: 'forward' | 'backward' | 'both';
-  /**
-   * Which rule-state keys are weights that get backward noise. Default: every key except optimizer slots and
-   * counters, i.e. keys with a path segment ending in `optimizer`/`Optimizer` (e.g. `layer1/feedbackOptimizer/…`).
-   */
-  stateFilter?: (key: string) => boolean;
 }
 
 /** The stream the noise is drawn from (saved with the run's other streams, so a resumed run draws the same noise). */
 export const UPDATE_NOISE_STREAM = 'update-noise';
-
-const OPTIMIZER_SEGMENT = /(^|\/)[^/]*[oO]ptimizer\//;
-
-/** Default `stateFilter`: rule weights yes, their optimizer's slots no. */
-export const isRuleWeight = (key: string): boolean => !OPTIMIZER_SEGMENT.test(key);
 
 function noiseLike(t: Tensor, sigma: number, stream: RandomStream): Tensor {
   return tf.tensor(stream.normalArray(t.size, 0, sigma), t.shape);
@@ -36,7 +26,6 @@ class NoisyBoundRule implements BoundRule {
     private readonly sigma: number,
     private readonly forward: boolean,
     private readonly backward: boolean,
-    private readonly stateFilter: (key: string) => boolean,
   ) {}
 
   step(ctx: StepContext) {
@@ -63,8 +52,9 @@ class NoisyBoundRule implements BoundRule {
     // the inner rule sees the noisy applied step (Kolen–Pollack's B then follows W's noise too)
     this.inner.afterUpdate?.({ ...ctx, applied });
     if (this.backward && this.sigma > 0) {
-      for (const [key, v] of Object.entries(this.inner.state())) {
-        if (!this.stateFilter(key)) continue;
+      const state = this.inner.state();
+      for (const key of this.inner.learned()) {
+        const v = state[key];
         v.assign(tf.add(v, noiseLike(v, this.sigma, stream)));
       }
     }
@@ -72,6 +62,12 @@ class NoisyBoundRule implements BoundRule {
 
   state(): VariableMap {
     return this.inner.state();
+  }
+  learned(): readonly string[] {
+    return this.inner.learned();
+  }
+  feedbackWeights(layer: number): Tensor | null {
+    return this.inner.feedbackWeights(layer);
   }
   loadState(state: TensorMap): void {
     this.inner.loadState(state);
@@ -90,8 +86,8 @@ class NoisyBoundRule implements BoundRule {
 /**
  * Wrap any rule so that every update is perturbed by Gaussian noise, for robustness experiments: after the
  * forward optimizer's step, each updated parameter gets `+ N(0, σ²)` (so the applied update is the optimizer's
- * step plus N(0, σ²) per element, whatever the optimizer), and/or after the rule's own update each of its state
- * weights gets `+ N(0, σ²)`. Noise comes from the run's `update-noise` stream. The rule keeps its id.
+ * step plus N(0, σ²) per element, whatever the optimizer), and/or after the rule's own update each state tensor it
+ * declares learned gets `+ N(0, σ²)`. Noise comes from the run's `update-noise` stream. The rule keeps its id.
  */
 export function withUpdateNoise(rule: Rule, options: UpdateNoiseOptions): Rule {
   if (!rule || typeof rule.bind !== 'function') throw new OptionError('withUpdateNoise: the first argument must be a rule');
@@ -101,17 +97,13 @@ export function withUpdateNoise(rule: Rule, options: UpdateNoiseOptions): Rule {
   if (on !== 'forward' && on !== 'backward' && on !== 'both') {
     throw new OptionError(`withUpdateNoise: on must be 'forward', 'backward' or 'both', got ${JSON.stringify(on)}`);
   }
-  if (options.stateFilter !== undefined && typeof options.stateFilter !== 'function') {
-    throw new OptionError('withUpdateNoise: stateFilter must be a function of the state key');
-  }
-  const stateFilter = options.stateFilter ?? isRuleWeight;
   const wrapped: Rule = {
     id: rule.id,
     name: `${rule.name} with update noise`,
     options: { rule: rule.options, updateNoise: { sigma, on } },
     check: (network: Network) => rule.check(network),
     bind: (network: Network, random: RandomSource) =>
-      new NoisyBoundRule(wrapped, rule.bind(network, random), sigma, on !== 'backward', on !== 'forward', stateFilter),
+      new NoisyBoundRule(wrapped, rule.bind(network, random), sigma, on !== 'backward', on !== 'forward'),
   };
   return wrapped;
 }

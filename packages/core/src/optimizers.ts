@@ -100,7 +100,7 @@ class TensorOptimizer implements Optimizer {
     const id = `${name}/${key}`;
     let v = this.slotVars[id];
     if (!v) {
-      v = tf.variable(tf.zerosLike(like), false, undefined, 'float32');
+      v = tf.tidy(() => tf.variable(tf.zerosLike(like), false, undefined, 'float32'));
       this.slotVars[id] = v;
     }
     return v;
@@ -213,10 +213,34 @@ class TensorOptimizer implements Optimizer {
     return { ...this.slotVars };
   }
 
+  /** The slot names this kind keeps per variable. */
+  private slotNames(): string[] {
+    return { sgd: [], momentum: ['velocity'], adam: ['m', 'v'], rmsprop: ['ms'] }[this.name];
+  }
+
+  initSlots(vars: VariableMap): void {
+    for (const [key, v] of Object.entries(vars)) for (const name of this.slotNames()) this.slot(name, key, v);
+  }
+
   loadSlots(slots: TensorMap): void {
-    for (const v of Object.values(this.slotVars)) v.dispose();
-    this.slotVars = {};
-    for (const [id, t] of Object.entries(slots)) this.slotVars[id] = tf.variable(t.clone(), false, undefined, 'float32');
+    // slots created by `initSlots` (or earlier steps) are assigned in place; others are created from copies
+    for (const [id, t] of Object.entries(slots)) {
+      const v = Object.hasOwn(this.slotVars, id) ? this.slotVars[id] : undefined;
+      if (v) {
+        if (v.shape.join() !== t.shape.join()) throw new OptionError(`optimizer slot "${id}" has shape [${t.shape}], expected [${v.shape}]`);
+        v.assign(t);
+      } else {
+        const copy = t.clone();
+        this.slotVars[id] = tf.variable(copy, false, undefined, 'float32');
+        copy.dispose();
+      }
+    }
+    for (const id of Object.keys(this.slotVars)) {
+      if (!(id in slots)) {
+        this.slotVars[id].dispose();
+        delete this.slotVars[id];
+      }
+    }
   }
 
   getMeta(): JsonValue {

@@ -1,153 +1,343 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { RuleSupportError } from './errors.js';
+import { OptionError, RuleSupportError } from './errors.js';
+import { NETWORK_INPUT, pathVjp, type VjpMemo } from './network.js';
+import { resolveOptimizer } from './optimizers.js';
 import type {
   BoundRule,
   ForwardTrace,
   JsonValue,
-  Layer,
+  LayerRule,
+  LayerState,
+  LayerStateInit,
   LayerStepContext,
-  LayerwiseRuleSpec,
+  LayerStepResult,
   Network,
+  NodeRef,
+  Optimizer,
   RandomSource,
+  RandomStream,
   Rule,
   StepContext,
   StepResult,
+  TeachingSignal,
   Tensor,
   TensorMap,
   VariableMap,
 } from './types.js';
 
 /**
- * Layer l's teaching signal `δ_l = ∂ℒ/∂a_l` from what the layer above sent:
- * an error `gradOutput ⊙ f'(a_l)`, or for a target `(h_l − ĥ_l) ⊙ f'(a_l) / N`
- * (the gradient of `½‖h_l − ĥ_l‖²` averaged over the batch).
+ * Layer l's teaching signal `δ_l = ∂ℒ/∂a_l` from what came from above: an error `∂ℒ/∂h_l` through the block's VJP,
+ * or for a target the gradient of `½‖h_l − ĥ_l‖²` averaged over the batch, `(h_l − ĥ_l)/N` through the block's VJP.
  */
 export function deltaFromSignal(ctx: LayerStepContext): Tensor {
-  const { signal, layer, layerTrace, index } = ctx;
-  if (signal.gradOutput) {
-    if (index === ctx.network.layers.length - 1 && signal.gradOutput === ctx.gradOutput) return ctx.outputError;
-    return tf.mul(signal.gradOutput, layer.activation.derivative(layerTrace.pre, layerTrace.output));
-  }
+  const { signal, layerTrace } = ctx;
+  if (signal.gradOutput) return ctx.blockVjp(signal.gradOutput);
   if (signal.target) {
-    const n = layerTrace.output.shape[0];
-    const diff = tf.sub(layerTrace.output, signal.target);
-    return tf.div(tf.mul(diff, layer.activation.derivative(layerTrace.pre, layerTrace.output)), n);
+    const h = layerTrace.output;
+    return ctx.blockVjp(tf.div(tf.sub(h, tf.reshape(signal.target, h.shape)), h.shape[0]));
   }
-  throw new RuleSupportError(`layer ${index} (${layer.name}) received no teaching signal from the layer above`);
+  throw new RuleSupportError(`layer ${ctx.index} (${ctx.layer.name}) received no teaching signal from the layers above`);
 }
 
-/** Make a `Rule` from a per-layer spec; `perLayer` can then mix it with other layer-wise rules. */
-export function layerwise(spec: LayerwiseRuleSpec): Rule {
-  return composeLayerwise(spec.id, spec.name, spec.options, () => spec, spec);
+/** The random stream a layer rule owns: `rule/<id>/layer<index>`. */
+export function layerStream(random: RandomSource, ruleId: string, index: number): RandomStream {
+  return random.stream(`rule/${ruleId}/layer${index}`);
+}
+
+/** Make a `Rule` from a per-layer rule; `perLayer` can then mix it with other layer rules. */
+export function layerwise(rule: LayerRule): Rule {
+  checkLayerRule(rule);
+  return composeLayerwise(rule.id, rule.name, rule.options, () => rule, rule);
+}
+
+function checkLayerRule(rule: LayerRule): void {
+  if (!rule || typeof rule !== 'object' || typeof rule.step !== 'function' || typeof rule.id !== 'string') {
+    throw new OptionError('layerwise: expects a layer rule { id, name, options, usesSignal, step(ctx), … }');
+  }
+  if (rule.graphs !== undefined && rule.graphs !== 'any' && rule.graphs !== 'chain') {
+    throw new OptionError(`layer rule "${rule.id}": graphs must be 'any' or 'chain', got ${JSON.stringify(rule.graphs)}`);
+  }
 }
 
 /**
  * Assign a rule to each layer: `perLayer([dtp(), dtp(), backprop()])`, or a default with overrides:
- * `perLayer({ default: dtp(), layers: { 2: backprop() } })`. Every rule must be layer-wise.
+ * `perLayer({ default: dtp(), layers: { 2: backprop() } })`. Every rule must be written per layer.
  */
 export function perLayer(assign: readonly Rule[] | { default: Rule; layers?: Record<number, Rule> }): Rule {
+  const isList = Array.isArray(assign);
+  const byIndex = isList ? null : (assign as { default: Rule; layers?: Record<number, Rule> });
   const pick = (i: number): Rule => {
-    if (Array.isArray(assign)) {
-      const r = assign[i];
-      if (!r) throw new RuleSupportError(`perLayer: no rule for layer ${i} (${assign.length} given)`);
+    if (isList) {
+      const r = (assign as readonly Rule[])[i];
+      if (!r) throw new RuleSupportError(`perLayer: no rule for layer ${i} (${(assign as readonly Rule[]).length} given)`);
       return r;
     }
-    const a = assign as { default: Rule; layers?: Record<number, Rule> };
-    return a.layers?.[i] ?? a.default;
+    return byIndex!.layers?.[i] ?? byIndex!.default;
   };
-  const all = Array.isArray(assign)
-    ? [...assign]
-    : [(assign as { default: Rule }).default, ...Object.values((assign as { layers?: Record<number, Rule> }).layers ?? {})];
+  const all = isList ? [...(assign as readonly Rule[])] : [byIndex!.default, ...Object.values(byIndex!.layers ?? {})];
   for (const r of all) {
-    if (!r.layerwise) throw new RuleSupportError(`perLayer: rule "${r.id}" is not layer-wise and cannot be mixed per layer`);
+    if (!r?.layerRule) throw new RuleSupportError(`perLayer: rule "${r?.id}" is not written per layer and cannot be mixed per layer`);
   }
-  const options: JsonValue = Array.isArray(assign)
-    ? { layers: assign.map((r) => ({ id: r.id, options: r.options })) }
-    : {
-        default: { id: (assign as { default: Rule }).default.id, options: (assign as { default: Rule }).default.options },
-        layers: Object.fromEntries(
-          Object.entries((assign as { layers?: Record<number, Rule> }).layers ?? {}).map(([k, r]) => [k, { id: r.id, options: r.options }]),
-        ),
-      };
-  return composeLayerwise('per-layer', 'per-layer composition', options, (i) => pick(i).layerwise!, undefined);
+  const entry = (r: Rule) => ({ id: r.id, options: r.options });
+  const options: JsonValue = isList
+    ? { layers: (assign as readonly Rule[]).map(entry) }
+    : { default: entry(byIndex!.default), layers: Object.fromEntries(Object.entries(byIndex!.layers ?? {}).map(([k, r]) => [k, entry(r)])) };
+  return composeLayerwise('per-layer', 'per-layer composition', options, (i) => pick(i).layerRule!, undefined);
 }
 
-function composeLayerwise(
-  id: string,
-  name: string,
-  options: JsonValue,
-  specAt: (index: number) => LayerwiseRuleSpec,
-  single: LayerwiseRuleSpec | undefined,
-): Rule {
+function composeLayerwise(id: string, name: string, options: JsonValue, ruleAt: (index: number) => LayerRule, single: LayerRule | undefined): Rule {
   const rule: Rule = {
     id,
     name,
     options,
-    layerwise: single,
+    layerRule: single,
     check(network: Network) {
-      network.layers.forEach((layer, i) => {
-        specAt(i).checkLayer?.(layer, i, network);
-      });
+      const rules = network.layers.map((_, i) => ruleAt(i));
+      network.layers.forEach((layer, index) => rules[index].check?.({ network, index, layer }));
+      const chain = rules.find((r) => r.graphs === 'chain');
+      if (chain) {
+        const at = network.chainBreak();
+        if (at) {
+          throw new RuleSupportError(
+            `rule "${chain.id}" trains chains of blocks only (its signals are targets, which cannot be split between branches), ` +
+              `but module ${at.name} (${at.kind}) joins or forks branches: use an error-propagating rule (bp, fa, sa, …) or dfa on this network`,
+          );
+        }
+      }
     },
     bind(network: Network, random: RandomSource): BoundRule {
       rule.check(network);
-      const specs = network.layers.map((_, i) => specAt(i));
-      const states: VariableMap[] = network.layers.map((layer, i) => specs[i].init?.(layer, i, network, random) ?? {});
-      return new LayerwiseBoundRule(rule, specs, states);
+      const rules = network.layers.map((_, i) => ruleAt(i));
+      const states: LayerState[] = [];
+      try {
+        network.layers.forEach((layer, index) => {
+          const init = rules[index].init?.({ network, index, layer, random: layerStream(random, rules[index].id, index) });
+          states.push(createLayerState(rules[index].id, index, init));
+        });
+      } catch (e) {
+        for (const s of states) disposeLayerState(s);
+        throw e;
+      }
+      return new LayerwiseBoundRule(rule, network, rules, states);
     },
   };
   return rule;
 }
 
+/** Turn what a rule's `init` returned into core-owned state: variables, optimizers with their slots, meta. */
+function createLayerState(ruleId: string, index: number, init: LayerStateInit | undefined): LayerState {
+  const where = `rule "${ruleId}" at layer ${index}`;
+  const tensors: VariableMap = {};
+  const optimizers: Record<string, Optimizer> = {};
+  try {
+    for (const [key, t] of Object.entries(init?.tensors ?? {})) {
+      if (key.includes('/')) throw new OptionError(`${where}: state key "${key}" must not contain "/"`);
+      tensors[key] = tf.variable(t, false, undefined, 'float32');
+      t.dispose();
+    }
+    const learned = [...(init?.learned ?? [])];
+    for (const k of learned) if (!tensors[k]) throw new OptionError(`${where}: learned key "${k}" is not one of its tensors`);
+    for (const [name, o] of Object.entries(init?.optimizers ?? {})) {
+      if (name.includes('/')) throw new OptionError(`${where}: optimizer name "${name}" must not contain "/"`);
+      const vars: VariableMap = {};
+      for (const k of o.over) {
+        if (!tensors[k]) throw new OptionError(`${where}: optimizer "${name}" is over "${k}", which is not one of its tensors`);
+        vars[k] = tensors[k];
+      }
+      const opt = resolveOptimizer(o.spec as Parameters<typeof resolveOptimizer>[0]).create();
+      opt.initSlots(vars);
+      optimizers[name] = opt;
+    }
+    return { tensors, learned, optimizers, meta: init?.meta ?? null };
+  } catch (e) {
+    for (const v of Object.values(tensors)) v.dispose();
+    for (const o of Object.values(optimizers)) o.dispose();
+    throw e;
+  }
+}
+
+function disposeLayerState(s: LayerState): void {
+  for (const v of Object.values(s.tensors)) v.dispose();
+  for (const o of Object.values(s.optimizers)) o.dispose();
+}
+
+/** Which junctions' signals someone consumes (a layer that uses its signal, or a free path carrying it further). */
+function signalNeeds(network: Network, usesSignal: readonly boolean[]) {
+  const topo = network.topology;
+  const memo = new Map<NodeRef, boolean>();
+  const needed = (j: NodeRef): boolean => {
+    if (j === NETWORK_INPUT) return false;
+    const known = memo.get(j);
+    if (known !== undefined) return known;
+    memo.set(j, false);
+    const v =
+      topo.layers.some((t, m) => t.block.end === j && usesSignal[m]) ||
+      topo.freePaths.some((p) => p.end === j && (p.hasParams || needed(p.start)));
+    memo.set(j, v);
+    return v;
+  };
+  return {
+    needBelow: topo.layers.map((t) => needed(t.input)),
+    pathNeeded: topo.freePaths.map((p) => p.hasParams || needed(p.start)),
+  };
+}
+
+/** The junctions of a network in reverse topological order, with the layers and free paths that end at each. */
+function schedule(network: Network) {
+  const topo = network.topology;
+  const at = new Map<NodeRef, { layers: number[]; paths: number[] }>();
+  const slot = (j: NodeRef) => {
+    let s = at.get(j);
+    if (!s) at.set(j, (s = { layers: [], paths: [] }));
+    return s;
+  };
+  topo.layers.forEach((t, l) => slot(t.block.end).layers.push(l));
+  topo.freePaths.forEach((p, i) => slot(p.end).paths.push(i));
+  for (const s of at.values()) s.layers.sort((a, b) => b - a);
+  return [...at.entries()].sort((a, b) => b[0] - a[0]);
+}
+
+/** What one layer contributes to the teaching pass. */
+type VisitLayer = (l: number, signal: TeachingSignal, needBelow: boolean, blockVjp: (grad: Tensor) => Tensor) => LayerStepResult;
+
+/**
+ * The teaching pass over a network's graph: from the output, each layer gets the signal at its block output and
+ * sends one to its kernel input; free paths (identity shortcuts) carry errors by their modules' exact VJPs, adding
+ * at forks. Returns every layer's result and the gradients of non-kernel parameters by module name.
+ */
+function teachingPass(
+  ctx: Pick<StepContext, 'network' | 'trace' | 'gradOutput' | 'outputError' | 'outputBlockGrads'> & { target?: Tensor },
+  needs: ReturnType<typeof signalNeeds>,
+  order: ReturnType<typeof schedule>,
+  visit: VisitLayer,
+  describe: (l: number) => string,
+): { results: LayerStepResult[]; moduleGrads: Record<string, TensorMap> } {
+  const { network, trace } = ctx;
+  const topo = network.topology;
+  const signals = new Map<NodeRef, { gradOutput?: Tensor; target?: Tensor }>();
+  signals.set(topo.output, { gradOutput: ctx.gradOutput, target: ctx.target });
+  const results: LayerStepResult[] = new Array(network.layers.length);
+  const moduleGrads: Record<string, TensorMap> = {};
+  const keep = (params: Record<string, TensorMap>) => {
+    // a module shared by two paths (after a join) trains on the first signal that reached it
+    for (const [m, g] of Object.entries(params)) if (!moduleGrads[m]) moduleGrads[m] = g;
+  };
+  const memo: VjpMemo = new Map();
+  const deposit = (j: NodeRef, s: TeachingSignal, from: string) => {
+    if (j === NETWORK_INPUT) return;
+    const cur = signals.get(j) ?? {};
+    if (cur.target && s.target) {
+      throw new RuleSupportError(`two targets meet at module ${network.nodes[j].module.name} (${from}): targets cannot be added`);
+    }
+    signals.set(j, {
+      gradOutput: cur.gradOutput && s.gradOutput ? tf.add(cur.gradOutput, s.gradOutput) : (cur.gradOutput ?? s.gradOutput),
+      target: cur.target ?? s.target,
+    });
+  };
+  for (const [j, { layers, paths }] of order) {
+    const signal = signals.get(j) ?? {};
+    for (const l of layers) {
+      const layer = network.layers[l];
+      let blockGrads: Record<string, TensorMap> | null = null;
+      const blockVjp = (grad: Tensor): Tensor => {
+        if (l === network.outputLayer && grad === ctx.gradOutput) {
+          blockGrads = { ...ctx.outputBlockGrads };
+          return ctx.outputError;
+        }
+        const r = pathVjp(layer.block, trace, grad, undefined, memo);
+        blockGrads = r.params;
+        return r.delta;
+      };
+      const r = visit(l, signal, needs.needBelow[l], blockVjp);
+      results[l] = r;
+      if (blockGrads) keep(blockGrads);
+      if (needs.needBelow[l]) {
+        if (!r.below) throw new RuleSupportError(`${describe(l)} sends no teaching signal, but the layers below need one`);
+        deposit(topo.layers[l].input, r.below, describe(l));
+      }
+    }
+    for (const p of paths) {
+      if (!needs.pathNeeded[p]) continue;
+      const path = topo.freePaths[p];
+      if (!signal.gradOutput) {
+        if (signal.target) {
+          throw new RuleSupportError(`a target cannot cross module ${path.steps[0].module.name} (${path.steps[0].module.kind}): targets stay on chains of blocks`);
+        }
+        continue;
+      }
+      const r = pathVjp(path.steps, trace, signal.gradOutput, undefined, memo);
+      keep(r.params);
+      deposit(path.start, { gradOutput: r.delta }, `shortcut through ${path.steps[0].module.name}`);
+    }
+  }
+  return { results, moduleGrads };
+}
+
 class LayerwiseBoundRule implements BoundRule {
+  private readonly needs: ReturnType<typeof signalNeeds>;
+  private readonly order: ReturnType<typeof schedule>;
+
   constructor(
     readonly rule: Rule,
-    private readonly specs: LayerwiseRuleSpec[],
-    private readonly states: VariableMap[],
-  ) {}
+    private readonly network: Network,
+    private readonly rules: readonly LayerRule[],
+    private readonly states: LayerState[],
+  ) {
+    this.needs = signalNeeds(network, rules.map((r) => r.usesSignal));
+    this.order = schedule(network);
+  }
 
-  private layerCtx(ctx: StepContext, index: number, signal: LayerStepContext['signal']): LayerStepContext {
-    const layer = ctx.network.layers[index];
+  private describe = (l: number) => `rule "${this.rules[l].id}" at layer ${l} (${this.network.layers[l].name})`;
+
+  step(ctx: StepContext): StepResult {
+    const L = this.network.layers.length;
+    const metrics: Record<string, Tensor> = {};
+    const { results, moduleGrads } = teachingPass(
+      ctx,
+      this.needs,
+      this.order,
+      (l, signal, needBelow, blockVjp) => {
+        const rule = this.rules[l];
+        if (rule.usesSignal && !signal.gradOutput && !signal.target) {
+          throw new RuleSupportError(`${this.describe(l)} needs a teaching signal, but the rule above it sends none`);
+        }
+        const r = rule.step({
+          ...ctx,
+          index: l,
+          layer: this.network.layers[l],
+          layerTrace: ctx.trace.layers[l],
+          signal,
+          state: this.states[l],
+          states: this.states,
+          needBelow,
+          random: layerStream(ctx.random, rule.id, l),
+          blockVjp,
+        });
+        if (r.metrics) for (const [k, v] of Object.entries(r.metrics)) metrics[`layer${l}/${k}`] = v;
+        return r;
+      },
+      this.describe,
+    );
     return {
-      ...ctx,
-      index,
-      layer,
-      layerTrace: ctx.trace.layers[index],
-      signal,
-      state: this.states[index],
-      needBelow: index > 0 && this.specs[index - 1].usesSignal,
+      grads: Array.from({ length: L }, (_, l) => results[l].grads),
+      signals: Array.from({ length: L }, (_, l) => results[l].delta),
+      moduleGrads,
+      metrics,
     };
   }
 
-  step(ctx: StepContext): StepResult {
-    const L = ctx.network.layers.length;
-    const grads: TensorMap[] = new Array(L);
-    const signals: Tensor[] = new Array(L);
-    const metrics: Record<string, Tensor> = {};
-    let signal: LayerStepContext['signal'] = { gradOutput: ctx.gradOutput, target: ctx.target };
-    for (let l = L - 1; l >= 0; l--) {
-      const lctx = this.layerCtx(ctx, l, signal);
-      const r = this.specs[l].stepLayer(lctx);
-      grads[l] = r.grads;
-      signals[l] = r.delta;
-      if (r.metrics) for (const [k, v] of Object.entries(r.metrics)) metrics[`layer${l}/${k}`] = v;
-      if (lctx.needBelow && !r.below) {
-        throw new RuleSupportError(
-          `rule "${this.specs[l].id}" at layer ${l} sends no teaching signal, but layer ${l - 1} uses rule "${this.specs[l - 1].id}", which needs one`,
-        );
-      }
-      signal = r.below ?? {};
-    }
-    return { grads, signals, metrics };
-  }
-
   afterUpdate(ctx: Parameters<NonNullable<BoundRule['afterUpdate']>>[0]): void {
-    const L = ctx.network.layers.length;
-    for (let l = L - 1; l >= 0; l--) {
-      const spec = this.specs[l];
-      if (!spec.afterUpdateLayer) continue;
-      spec.afterUpdateLayer({
-        ...this.layerCtx(ctx, l, {}),
+    for (let l = this.network.layers.length - 1; l >= 0; l--) {
+      const rule = this.rules[l];
+      if (!rule.afterUpdate) continue;
+      rule.afterUpdate({
+        ...ctx,
+        index: l,
+        layer: this.network.layers[l],
+        state: this.states[l],
+        states: this.states,
+        needBelow: this.needs.needBelow[l],
+        random: layerStream(ctx.random, rule.id, l),
         applied: ctx.applied[l],
         decoupledDecay: ctx.decoupledDecay,
       });
@@ -157,9 +347,22 @@ class LayerwiseBoundRule implements BoundRule {
   state(): VariableMap {
     const out: VariableMap = {};
     this.states.forEach((s, l) => {
-      for (const [k, v] of Object.entries(s)) out[`layer${l}/${k}`] = v;
+      for (const [k, v] of Object.entries(s.tensors)) out[`layer${l}/${k}`] = v;
+      for (const [name, o] of Object.entries(s.optimizers)) {
+        for (const [k, v] of Object.entries(o.slots())) out[`layer${l}/optimizers/${name}/${k}`] = v;
+      }
     });
     return out;
+  }
+
+  learned(): string[] {
+    return this.states.flatMap((s, l) => s.learned.map((k) => `layer${l}/${k}`));
+  }
+
+  feedbackWeights(l: number): Tensor | null {
+    const rule = this.rules[l];
+    if (!rule?.feedbackWeights) return null;
+    return rule.feedbackWeights({ network: this.network, index: l, layer: this.network.layers[l], state: this.states[l], states: this.states });
   }
 
   loadState(state: TensorMap): void {
@@ -167,20 +370,35 @@ class LayerwiseBoundRule implements BoundRule {
   }
 
   getMeta(): JsonValue {
-    const layers = this.specs.map((spec, l) => spec.getLayerMeta?.(this.states[l]) ?? null);
+    const layers = this.states.map((s) => {
+      const optimizers = Object.fromEntries(Object.entries(s.optimizers).map(([name, o]) => [name, o.getMeta()]));
+      return s.meta === null && Object.keys(optimizers).length === 0 ? null : { meta: s.meta, optimizers };
+    });
     return layers.some((m) => m !== null) ? { layers } : null;
   }
 
   setMeta(meta: JsonValue): void {
-    const layers = (meta as { layers?: JsonValue[] } | null)?.layers;
-    if (!Array.isArray(layers)) return;
+    const layers = meta === null ? this.states.map(() => null) : (meta as { layers?: unknown }).layers;
+    if (!Array.isArray(layers) || layers.length !== this.states.length) {
+      throw new RuleSupportError(`rule "${this.rule.id}": saved meta must list ${this.states.length} layers`);
+    }
     layers.forEach((m, l) => {
-      if (m !== null) this.specs[l]?.setLayerMeta?.(this.states[l], m);
+      const s = this.states[l];
+      if (m === null) {
+        s.meta = null;
+        return;
+      }
+      const entry = m as { meta?: JsonValue; optimizers?: Record<string, JsonValue> };
+      s.meta = entry.meta ?? null;
+      for (const [name, o] of Object.entries(s.optimizers)) {
+        if (!entry.optimizers || !(name in entry.optimizers)) throw new RuleSupportError(`rule "${this.rule.id}": saved meta of layer ${l} lacks optimizer "${name}"`);
+        o.setMeta(entry.optimizers[name]);
+      }
     });
   }
 
   dispose(): void {
-    for (const s of this.states) for (const v of Object.values(s)) v.dispose();
+    for (const s of this.states) disposeLayerState(s);
   }
 }
 
@@ -193,45 +411,67 @@ export function assignRuleState(ruleId: string, vars: VariableMap, state: Tensor
     if (!(key in state)) throw new RuleSupportError(`rule "${ruleId}": saved state lacks "${key}"`);
   }
   for (const [key, t] of Object.entries(state)) {
-    const v = vars[key];
+    const v = Object.hasOwn(vars, key) ? vars[key] : undefined;
     if (!v) throw new RuleSupportError(`rule "${ruleId}": unexpected state "${key}" in checkpoint`);
     if (v.shape.join() !== t.shape.join()) {
       throw new RuleSupportError(`rule "${ruleId}": state "${key}" has shape [${t.shape}], expected [${v.shape}]`);
     }
-    v.assign(t);
   }
+  for (const [key, t] of Object.entries(state)) vars[key].assign(t);
 }
+
+const REFERENCE_NEEDS = new WeakMap<Network, { needs: ReturnType<typeof signalNeeds>; order: ReturnType<typeof schedule> }>();
 
 /**
- * Backprop's teaching signals `δ_l` for a trace (the reference every diagnostic compares against):
- * `δ_L = e`, `δ_l = backwardInput(δ_{l+1}, W_{l+1}) ⊙ f'(a_l)`. `params[l]`, when given, replaces layer l's own
- * parameters (e.g. the weights a trace was computed with, before an optimizer step).
+ * Backprop's teaching signals `δ_l` for a trace over any graph (the reference every diagnostic compares against),
+ * with its gradients of every kernel and of the other modules' parameters. `params[l]`, when given, replaces
+ * layer l's own kernel parameters (the weights a trace was computed with, before an optimizer step).
  */
-export function backpropSignals(network: Network, trace: ForwardTrace, outputError: Tensor, params?: readonly TensorMap[]): Tensor[] {
-  const L = network.layers.length;
-  const deltas: Tensor[] = new Array(L);
-  deltas[L - 1] = outputError;
-  for (let l = L - 1; l > 0; l--) {
-    const layer = network.layers[l];
-    const below = network.layers[l - 1];
-    const g = layer.backwardInput(deltas[l], params?.[l]?.[layer.kernelName] ?? layer.params[layer.kernelName]);
-    const t = trace.layers[l - 1];
-    deltas[l - 1] = tf.mul(tf.reshape(g, t.pre.shape), below.activation.derivative(t.pre, t.output));
+export function backpropPass(
+  network: Network,
+  trace: ForwardTrace,
+  top: Pick<StepContext, 'gradOutput' | 'outputError' | 'outputBlockGrads'>,
+  params?: readonly TensorMap[],
+): { signals: Tensor[]; grads: TensorMap[]; moduleGrads: Record<string, TensorMap> } {
+  let cached = REFERENCE_NEEDS.get(network);
+  if (!cached) {
+    cached = { needs: signalNeeds(network, network.layers.map(() => true)), order: schedule(network) };
+    REFERENCE_NEEDS.set(network, cached);
   }
-  return deltas;
+  const { results, moduleGrads } = teachingPass(
+    { network, trace, ...top },
+    cached.needs,
+    cached.order,
+    (l, signal, needBelow, blockVjp) => {
+      const layer = network.layers[l];
+      if (!signal.gradOutput) throw new RuleSupportError(`backprop reference: no error reached layer ${l} (${layer.name})`);
+      const delta = blockVjp(signal.gradOutput);
+      const kernel = params?.[l]?.[layer.kernelName] ?? layer.params[layer.kernelName];
+      return {
+        delta,
+        grads: layer.paramGrads(trace.layers[l].input, delta),
+        below: needBelow ? { gradOutput: layer.backwardInput(delta, kernel) } : undefined,
+      };
+    },
+    (l) => `backprop at layer ${l}`,
+  );
+  return { signals: results.map((r) => r.delta), grads: results.map((r) => r.grads), moduleGrads };
 }
 
-/** Backprop's parameter gradients for every layer from its signals. */
-export function backpropGrads(network: Network, trace: ForwardTrace, outputError: Tensor, params?: readonly TensorMap[]): TensorMap[] {
-  const deltas = backpropSignals(network, trace, outputError, params);
-  return network.layers.map((layer: Layer, l) => layer.paramGrads(trace.layers[l].input, deltas[l]));
+/** Backprop's teaching signals for a trace (see `backpropPass`). */
+export function backpropSignals(
+  network: Network,
+  trace: ForwardTrace,
+  top: Pick<StepContext, 'gradOutput' | 'outputError' | 'outputBlockGrads'>,
+  params?: readonly TensorMap[],
+): Tensor[] {
+  return backpropPass(network, trace, top, params).signals;
 }
 
-/** Build the step context a rule needs from a forward trace (output error included). */
-export function stepContext(args: Omit<StepContext, 'gradOutput' | 'outputError'>): StepContext {
+/** Build the step context a rule needs from a forward trace: the loss gradient and the output error `e`. */
+export function stepContext(args: Omit<StepContext, 'gradOutput' | 'outputError' | 'outputBlockGrads'>): StepContext {
   const gradOutput = args.loss.gradOutput(args.trace.output, args.target);
-  const top = args.network.layers[args.network.layers.length - 1];
-  const last = args.trace.layers[args.trace.layers.length - 1];
-  const outputError = top.activation.name === 'linear' ? gradOutput : tf.mul(gradOutput, top.activation.derivative(last.pre, last.output));
-  return { ...args, gradOutput, outputError };
+  const top = args.network.layers[args.network.outputLayer];
+  const { delta, params } = top.blockVjp(args.trace, gradOutput);
+  return { ...args, gradOutput, outputError: delta, outputBlockGrads: params };
 }

@@ -20,7 +20,7 @@ export function testBackprop(): Rule {
     name: 'backprop (test copy)',
     options: {},
     usesSignal: true,
-    stepLayer(ctx) {
+    step(ctx) {
       const delta = deltaFromSignal(ctx);
       const { layer, layerTrace } = ctx;
       return {

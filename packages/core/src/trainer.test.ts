@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { relErr, testBackprop } from './test-utils.js';
-import { backpropGrads, stepContext } from './rule.js';
+import { backpropPass, stepContext } from './rule.js';
 import { dense } from './layers/dense.js';
 import { sequential } from './network.js';
 import { createTrainer, type TrainData } from './trainer.js';
@@ -64,7 +64,7 @@ describe('trainer', () => {
     const want = tf.tidy(() => {
       const trace = network.forward(x);
       const ctx = stepContext({ network, trace, target: y, loss: t.loss, step: 0, epoch: 0, random });
-      const g = backpropGrads(network, trace, ctx.outputError);
+      const g = backpropPass(network, trace, ctx).grads;
       return network.layers.map((l, i) => tf.sub(l.params.kernel, tf.mul(0.01, g[i].kernel)));
     });
     t.step(x, y);

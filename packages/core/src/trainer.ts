@@ -16,7 +16,11 @@ import type {
   Tensor,
   TensorMap,
   TrainerHooks,
+  VariableMap,
 } from './types.js';
+
+/** The stream the forward pass samples from (dropout masks, Bernoulli units) during training. */
+export const FORWARD_STREAM = 'forward';
 
 /** Training data as plain arrays (what `@bioprop/datasets` returns). */
 export interface TrainData {
@@ -94,6 +98,8 @@ export class Trainer {
   readonly optimizer: Optimizer;
   readonly optimizerSpec: OptimizerSpec;
   private readonly hooks: TrainerHooks[];
+  /** The network's trainable parameters by `module/param` (fixed for the network's life). */
+  private readonly params: VariableMap;
   private readonly checkFinite: boolean;
   position: TrainerPosition = { epoch: 0, batch: 0, step: 0, epochShuffleState: null, epochLossSum: 0, epochSteps: 0 };
 
@@ -109,6 +115,7 @@ export class Trainer {
     this.optimizerSpec = options.optimizer ?? sgd({ lr: 0.01 });
     this.optimizer = this.optimizerSpec.create();
     this.boundRule = this.rule.bind(this.network, this.random);
+    this.params = this.network.namedParams();
     this.hooks = options.hooks === undefined ? [] : Array.isArray(options.hooks) ? options.hooks : [options.hooks];
     this.checkFinite = options.checkFinite ?? true;
   }
@@ -120,7 +127,6 @@ export class Trainer {
 
   /** One training step on a batch; returns the batch loss (before the update). */
   step(input: Tensor, target: Tensor, epoch = this.position.epoch, batch = this.position.batch): number {
-    const L = this.network.layers.length;
     const want = [input.shape[0], ...this.network.outputShape].join();
     if (target.shape.join() !== want && target.size !== input.shape[0] * this.network.outputShape.reduce((a, b) => a * b, 1)) {
       throw new ShapeError(`target shape [${target.shape}] does not match the network output [N, ${this.network.outputShape}]`);
@@ -128,7 +134,7 @@ export class Trainer {
     const step = this.position.step;
     let lossValue = NaN;
     tf.tidy(() => {
-      const trace = this.network.forward(input, { training: true, random: this.random.stream('activations') });
+      const trace = this.network.forward(input, { training: true, random: this.random.stream(FORWARD_STREAM) });
       const y = target.shape.join() === want ? target : tf.reshape(target, trace.output.shape);
       const lossT = this.loss.value(trace.output, y);
       lossValue = lossT.dataSync()[0];
@@ -140,18 +146,23 @@ export class Trainer {
         this.hooks.length > 0
           ? this.network.layers.map((layer) => Object.fromEntries(Object.entries(layer.params).map(([k, v]) => [k, tf.reshape(v, v.shape)])))
           : undefined;
-      const params = this.network.namedParams();
       const named: TensorMap = {};
       result.grads.forEach((g, l) => {
-        for (const [k, t] of Object.entries(g ?? {})) named[`${l}/${k}`] = t;
+        const name = this.network.layers[l].name;
+        for (const [k, t] of Object.entries(g ?? {})) named[`${name}/${k}`] = t;
       });
-      const appliedFlat = this.optimizer.apply(params, named);
-      const applied: TensorMap[] = Array.from({ length: L }, () => ({}));
-      for (const [key, t] of Object.entries(appliedFlat)) {
-        const slash = key.indexOf('/');
-        applied[Number(key.slice(0, slash))][key.slice(slash + 1)] = t;
-      }
+      for (const [module, g] of Object.entries(result.moduleGrads ?? {})) for (const [k, t] of Object.entries(g)) named[`${module}/${k}`] = t;
+      const appliedFlat = this.optimizer.apply(this.params, named);
+      const applied: TensorMap[] = this.network.layers.map((layer) => {
+        const out: TensorMap = {};
+        for (const k of Object.keys(layer.params)) {
+          const t = appliedFlat[`${layer.name}/${k}`];
+          if (t) out[k] = t;
+        }
+        return out;
+      });
       this.boundRule.afterUpdate?.({ ...ctx, result, applied, decoupledDecay: this.optimizer.decoupledDecay });
+      this.network.commit(trace);
       this.position.step = step + 1;
       for (const h of this.hooks) {
         h.onStep?.({

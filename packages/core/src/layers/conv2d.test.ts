@@ -3,7 +3,8 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtinLayerFactories } from '../checkpoint.js';
+import { layerFromConfig } from '../config.js';
+import { sequential } from '../network.js';
 import { OptionError, ShapeError } from '../errors.js';
 import { randomStream } from '../random.js';
 import type { Layer, Tensor } from '../types.js';
@@ -17,7 +18,7 @@ const relErr = (a: Tensor, b: Tensor): number =>
   });
 
 function build(options: Parameters<typeof conv2d>[0], inputShape: number[], seed = 1): Layer {
-  return conv2d(options).build(inputShape, { index: 0, random: randomStream(seed, 'init'), defaultName: 'conv' });
+  return sequential({ inputShape, layers: [conv2d(options)], seed }).layers[0];
 }
 
 const randn = (shape: number[], seed: number): Tensor =>
@@ -117,14 +118,16 @@ describe.each(['cpu', 'wasm'])('conv2d on %s', (backend) => {
 });
 
 describe('conv2d options and checkpoints', () => {
-  it('rebuilds from its config through builtinLayerFactories', () => {
-    const layer = build({ filters: 4, kernelSize: 3, strides: [2, 1], padding: 'same', activation: 'relu', name: 'c1' }, [7, 5, 3]);
+  it('rebuilds from its config through layerFromConfig', () => {
+    const spec = conv2d({ filters: 4, kernelSize: 3, strides: [2, 1], padding: 'same', activation: 'relu', name: 'c1' });
+    const layer = sequential({ inputShape: [7, 5, 3], layers: [spec], seed: 1 }).layers[0];
     expect(layer.outputShape).toEqual([4, 5, 4]);
     expect(layer.params.kernel.shape).toEqual([3, 3, 3, 4]);
     expect(layer.fan).toEqual({ fanIn: 27, fanOut: 36 });
-    const cfg = JSON.parse(JSON.stringify(layer.config()));
+    const cfg = JSON.parse(JSON.stringify(spec.config()));
     expect(cfg).toMatchObject({ kind: 'conv2d', filters: 4, kernelSize: [3, 3], strides: [2, 1], padding: 'same', activation: 'relu' });
-    const again = builtinLayerFactories.conv2d(cfg, { random: randomStream(0, 'load') });
+    const again = sequential({ inputShape: [7, 5, 3], layers: [layerFromConfig(cfg)], seed: 9 }).layers[0];
+    expect(again.activation.name).toBe('relu');
     again.params.kernel.assign(layer.params.kernel);
     again.params.bias.assign(layer.params.bias);
     tf.tidy(() => {

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
-import type { Activation, Layer, LayerConfig, LayerSpec, Tensor, TensorMap, VariableMap } from '../types.js';
-import { extractPatches, patchGeometry, patchLayerSpec, type Padding, type PatchGeometry, type PatchLayerOptions } from './locally-connected.js';
+import type { KernelModule, LayerSpec, ModuleConfig, Tensor, TensorMap, VariableMap } from '../types.js';
+import { KernelModuleBase } from './kernel-spec.js';
+import { extractPatches, patchConfig, patchGeometry, patchLayerSpec, type Padding, type PatchGeometry, type PatchLayerOptions } from './locally-connected.js';
 
 export type Conv2dOptions = PatchLayerOptions;
 
@@ -10,12 +11,13 @@ export function conv2d(options: Conv2dOptions): LayerSpec {
   return patchLayerSpec('conv2d', options, (g, f) => ({ kernel: [g.kh, g.kw, g.inC, f], bias: [f] }), Conv2dLayer);
 }
 
-export class Conv2dLayer implements Layer {
+export class Conv2dLayer extends KernelModuleBase implements KernelModule {
   readonly kind = 'conv2d';
   readonly kernelName = 'kernel';
   readonly outputShape: number[];
   readonly fan: { fanIn: number; fanOut: number };
   readonly geometry: PatchGeometry;
+  readonly inputShapes: readonly (readonly number[])[];
 
   constructor(
     readonly name: string,
@@ -24,9 +26,10 @@ export class Conv2dLayer implements Layer {
     readonly kernelSize: [number, number],
     readonly strides: [number, number],
     readonly padding: Padding,
-    readonly activation: Activation,
     readonly params: VariableMap,
   ) {
+    super();
+    this.inputShapes = [inputShape];
     this.geometry = patchGeometry(`conv2d ${name}`, inputShape, kernelSize, strides, padding);
     const g = this.geometry;
     this.outputShape = [g.outH, g.outW, filters];
@@ -69,17 +72,7 @@ export class Conv2dLayer implements Layer {
     return grads;
   }
 
-  config(): LayerConfig {
-    return {
-      kind: 'conv2d',
-      name: this.name,
-      inputShape: [...this.inputShape],
-      filters: this.filters,
-      kernelSize: [...this.kernelSize],
-      strides: [...this.strides],
-      padding: this.padding,
-      useBias: this.params.bias !== undefined,
-      activation: this.activation.config === undefined ? this.activation.name : { name: this.activation.name, config: this.activation.config },
-    };
+  config(): ModuleConfig {
+    return patchConfig(this);
   }
 }

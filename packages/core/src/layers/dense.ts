@@ -1,39 +1,28 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { resolveActivation, type ActivationLike } from '../activations.js';
 import { ShapeError, checkNumber } from '../errors.js';
-import type { InitializerLike } from '../initializers.js';
 import { initParams } from './params.js';
-import type { Activation, Layer, LayerConfig, LayerSpec, Tensor, TensorMap, VariableMap } from '../types.js';
+import { KernelModuleBase, kernelLayerSpec, type KernelLayerOptions } from './kernel-spec.js';
+import type { KernelModule, LayerSpec, ModuleConfig, Tensor, TensorMap, VariableMap } from '../types.js';
 
-export interface DenseOptions {
+export interface DenseOptions extends KernelLayerOptions {
   units: number;
-  activation?: ActivationLike;
-  /** Kernel initializer (default Glorot uniform). */
-  kernelInit?: InitializerLike;
-  /** Bias initializer (default zeros). */
-  biasInit?: InitializerLike;
-  useBias?: boolean;
-  name?: string;
 }
 
 /** A fully connected layer `a = h·kernel + bias`, kernel `[n_in, n_out]`; inputs of rank > 2 are flattened. */
 export function dense(options: DenseOptions): LayerSpec {
-  checkNumber('dense units', options.units, { min: 1, integer: true });
-  const activation = resolveActivation(options.activation ?? 'linear');
-  return {
-    kind: 'dense',
-    build(inputShape, ctx) {
-      const nIn = inputShape.reduce((a, b) => a * b, 1);
-      const fan = { fanIn: nIn, fanOut: options.units };
-      const params = initParams([nIn, options.units], options.useBias !== false ? [options.units] : null, fan, options, ctx.random);
-      return new DenseLayer(options.name ?? ctx.defaultName, [...inputShape], options.units, activation, params);
-    },
-  };
+  checkNumber('dense units', options?.units, { min: 1, integer: true });
+  return kernelLayerSpec('dense', { units: options.units }, options, (ctx) => {
+    const nIn = ctx.inputShape.reduce((a, b) => a * b, 1);
+    const fan = { fanIn: nIn, fanOut: options.units };
+    const params = initParams([nIn, options.units], options.useBias !== false ? [options.units] : null, fan, options, ctx.random);
+    return new DenseLayer(ctx.name, [...ctx.inputShape], options.units, params);
+  });
 }
 
-export class DenseLayer implements Layer {
+export class DenseLayer extends KernelModuleBase implements KernelModule {
   readonly kind = 'dense';
   readonly kernelName = 'kernel';
+  readonly inputShapes: readonly (readonly number[])[];
   readonly outputShape: number[];
   readonly fan: { fanIn: number; fanOut: number };
   private readonly nIn: number;
@@ -42,9 +31,10 @@ export class DenseLayer implements Layer {
     readonly name: string,
     readonly inputShape: number[],
     readonly units: number,
-    readonly activation: Activation,
     readonly params: VariableMap,
   ) {
+    super();
+    this.inputShapes = [inputShape];
     this.nIn = inputShape.reduce((a, b) => a * b, 1);
     this.outputShape = [units];
     this.fan = { fanIn: this.nIn, fanOut: units };
@@ -79,14 +69,7 @@ export class DenseLayer implements Layer {
     return grads;
   }
 
-  config(): LayerConfig {
-    return {
-      kind: 'dense',
-      name: this.name,
-      inputShape: [...this.inputShape],
-      units: this.units,
-      useBias: this.params.bias !== undefined,
-      activation: this.activation.config === undefined ? this.activation.name : { name: this.activation.name, config: this.activation.config },
-    };
+  config(): ModuleConfig {
+    return { kind: 'dense', name: this.name, units: this.units, useBias: this.params.bias !== undefined };
   }
 }

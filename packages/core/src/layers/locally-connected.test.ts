@@ -3,7 +3,8 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtinLayerFactories } from '../checkpoint.js';
+import { layerFromConfig } from '../config.js';
+import { sequential } from '../network.js';
 import { OptionError, ShapeError } from '../errors.js';
 import { randomStream } from '../random.js';
 import type { Layer, Tensor } from '../types.js';
@@ -19,7 +20,7 @@ const relErr = (a: Tensor, b: Tensor): number =>
   });
 
 function build(spec: ReturnType<typeof locallyConnected2d>, inputShape: number[], seed = 1): Layer {
-  return spec.build(inputShape, { index: 0, random: randomStream(seed, 'init'), defaultName: 'layer' });
+  return sequential({ inputShape, layers: [spec], seed }).layers[0];
 }
 
 function randn(shape: number[], seed: number, std = 1): Tensor {
@@ -181,11 +182,12 @@ describe.each(['cpu', 'wasm'])('locallyConnected2d on %s', (backend) => {
 });
 
 describe('locallyConnected2d options and checkpoints', () => {
-  it('rebuilds from its config through builtinLayerFactories', () => {
-    const layer = build(locallyConnected2d({ filters: 3, kernelSize: [3, 2], strides: 2, padding: 'same', activation: 'tanh', name: 'lc' }), [6, 5, 2]);
-    const cfg = JSON.parse(JSON.stringify(layer.config()));
+  it('rebuilds from its config through layerFromConfig', () => {
+    const spec = locallyConnected2d({ filters: 3, kernelSize: [3, 2], strides: 2, padding: 'same', activation: 'tanh', name: 'lc' });
+    const layer = build(spec, [6, 5, 2]);
+    const cfg = JSON.parse(JSON.stringify(spec.config()));
     expect(cfg).toMatchObject({ kind: 'locallyConnected2d', filters: 3, kernelSize: [3, 2], strides: [2, 2], padding: 'same', activation: 'tanh' });
-    const again = builtinLayerFactories.locallyConnected2d(cfg, { random: randomStream(0, 'load') });
+    const again = build(layerFromConfig(cfg), [6, 5, 2], 9);
     expect(again.params.kernel.shape).toEqual(layer.params.kernel.shape);
     expect(again.activation.name).toBe('tanh');
     again.params.kernel.assign(layer.params.kernel);

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { resolveActivation, type ActivationLike } from '../activations.js';
 import { OptionError, ShapeError, checkNumber } from '../errors.js';
-import type { InitializerLike } from '../initializers.js';
 import { initParams } from './params.js';
-import type { Activation, Layer, LayerConfig, LayerSpec, Tensor, TensorMap, VariableMap } from '../types.js';
+import { KernelModuleBase, kernelLayerSpec, type KernelLayerOptions } from './kernel-spec.js';
+import type { KernelModule, LayerSpec, ModuleConfig, Tensor, TensorMap, VariableMap } from '../types.js';
 
 export type Padding = 'valid' | 'same';
 
@@ -130,18 +129,11 @@ export function scatterPatches(patchesPNK: Tensor, g: PatchGeometry): Tensor {
 }
 
 /** Options of the patch-based layers, `conv2d` and `locallyConnected2d`. */
-export interface PatchLayerOptions {
+export interface PatchLayerOptions extends KernelLayerOptions {
   filters: number;
   kernelSize: number | [number, number];
   strides?: number | [number, number];
   padding?: Padding;
-  activation?: ActivationLike;
-  /** Kernel initializer (default Glorot uniform with the conv fans `kh·kw·inC` and `kh·kw·filters`). */
-  kernelInit?: InitializerLike;
-  /** Bias initializer (default zeros). */
-  biasInit?: InitializerLike;
-  useBias?: boolean;
-  name?: string;
 }
 
 export type LocallyConnected2dOptions = PatchLayerOptions;
@@ -153,13 +145,12 @@ type PatchLayerConstructor = new (
   kernelSize: [number, number],
   strides: [number, number],
   padding: Padding,
-  activation: Activation,
   params: VariableMap,
-) => Layer;
+) => KernelModule;
 
 /**
- * The spec of a patch-based layer: options validated once, then at build the geometry, the conv fans and seeded
- * params whose shapes `shapes` gives for the kind.
+ * The spec of a patch-based layer: options validated once, then at build the geometry, the conv fans (Glorot with
+ * `kh·kw·inC` and `kh·kw·filters` unless told otherwise) and seeded params whose shapes `shapes` gives for the kind.
  */
 export function patchLayerSpec(
   kind: string,
@@ -167,22 +158,20 @@ export function patchLayerSpec(
   shapes: (g: PatchGeometry, filters: number) => { kernel: number[]; bias: number[] },
   Make: PatchLayerConstructor,
 ): LayerSpec {
+  if (!options || typeof options !== 'object') throw new OptionError(`${kind}: options must be { filters, kernelSize, … }`);
   checkNumber(`${kind} filters`, options.filters, { min: 1, integer: true });
   const kernelSize = pair(`${kind} kernelSize`, options.kernelSize);
   const strides = pair(`${kind} strides`, options.strides ?? 1);
   const padding = options.padding ?? 'valid';
-  const activation = resolveActivation(options.activation ?? 'linear');
-  return {
-    kind,
-    build(inputShape, ctx) {
-      const name = options.name ?? ctx.defaultName;
-      const g = patchGeometry(`${kind} ${name}`, inputShape, kernelSize, strides, padding);
-      const fan = { fanIn: g.patchSize, fanOut: g.kh * g.kw * options.filters };
-      const { kernel, bias } = shapes(g, options.filters);
-      const params = initParams(kernel, options.useBias !== false ? bias : null, fan, options, ctx.random);
-      return new Make(name, [...inputShape], options.filters, kernelSize, strides, padding, activation, params);
-    },
-  };
+  if (padding !== 'valid' && padding !== 'same') throw new OptionError(`${kind}: padding must be 'valid' or 'same', got ${JSON.stringify(padding)}`);
+  const geometry = { filters: options.filters, kernelSize, strides, padding };
+  return kernelLayerSpec(kind, geometry, options, (ctx) => {
+    const g = patchGeometry(`${kind} ${ctx.name}`, ctx.inputShape, kernelSize, strides, padding);
+    const fan = { fanIn: g.patchSize, fanOut: g.kh * g.kw * options.filters };
+    const { kernel, bias } = shapes(g, options.filters);
+    const params = initParams(kernel, options.useBias !== false ? bias : null, fan, options, ctx.random);
+    return new Make(ctx.name, [...ctx.inputShape], options.filters, kernelSize, strides, padding, params);
+  });
 }
 
 /**
@@ -198,12 +187,13 @@ export function locallyConnected2d(options: LocallyConnected2dOptions): LayerSpe
   );
 }
 
-export class LocallyConnected2dLayer implements Layer {
+export class LocallyConnected2dLayer extends KernelModuleBase implements KernelModule {
   readonly kind = 'locallyConnected2d';
   readonly kernelName = 'kernel';
   readonly outputShape: number[];
   readonly fan: { fanIn: number; fanOut: number };
   readonly geometry: PatchGeometry;
+  readonly inputShapes: readonly (readonly number[])[];
 
   constructor(
     readonly name: string,
@@ -212,9 +202,10 @@ export class LocallyConnected2dLayer implements Layer {
     readonly kernelSize: [number, number],
     readonly strides: [number, number],
     readonly padding: Padding,
-    readonly activation: Activation,
     readonly params: VariableMap,
   ) {
+    super();
+    this.inputShapes = [inputShape];
     this.geometry = patchGeometry(`locallyConnected2d ${name}`, inputShape, kernelSize, strides, padding);
     const g = this.geometry;
     this.outputShape = [g.outH, g.outW, filters];
@@ -263,17 +254,20 @@ export class LocallyConnected2dLayer implements Layer {
     return grads;
   }
 
-  config(): LayerConfig {
-    return {
-      kind: 'locallyConnected2d',
-      name: this.name,
-      inputShape: [...this.inputShape],
-      filters: this.filters,
-      kernelSize: [...this.kernelSize],
-      strides: [...this.strides],
-      padding: this.padding,
-      useBias: this.params.bias !== undefined,
-      activation: this.activation.config === undefined ? this.activation.name : { name: this.activation.name, config: this.activation.config },
-    };
+  config(): ModuleConfig {
+    return patchConfig(this);
   }
+}
+
+/** The config of a patch-based kernel module (conv2d, locally connected). */
+export function patchConfig(m: KernelModule & { filters: number; kernelSize: [number, number]; strides: [number, number]; padding: Padding }): ModuleConfig {
+  return {
+    kind: m.kind,
+    name: m.name,
+    filters: m.filters,
+    kernelSize: [...m.kernelSize],
+    strides: [...m.strides],
+    padding: m.padding,
+    useBias: m.params.bias !== undefined,
+  };
 }

@@ -1,0 +1,58 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { activationFromConfig, resolveActivation, type ActivationLike } from '../activations.js';
+import type { Activation, ActivationContext, JsonValue, LayerSpec, Module, ModuleConfig, ModuleTrace, ModuleVjp, ModuleVjpOptions, Tensor } from '../types.js';
+import { StatelessModule, singleModuleSpec } from './base.js';
+
+/** How a module config stores an activation: its name, or `{ name, config }` when it has options (LWTA). */
+export function activationJson(a: Activation): JsonValue {
+  return a.config === undefined ? a.name : { name: a.name, config: a.config };
+}
+
+/** An elementwise (or block-wise) activation as a module: `h = f(a)`, VJP `g ⊙ f'(a)`. */
+export class ActivationModule extends StatelessModule implements Module {
+  readonly stochastic: boolean;
+
+  constructor(
+    name: string,
+    inputShape: readonly number[],
+    readonly activation: Activation,
+  ) {
+    super('activation', name, inputShape, inputShape);
+    this.stochastic = activation.stochastic === true;
+  }
+
+  forward(inputs: readonly Tensor[], ctx: ActivationContext): ModuleTrace {
+    return { inputs, output: this.activation.apply(inputs[0], ctx) };
+  }
+
+  vjp(grad: Tensor, trace: ModuleTrace, options?: ModuleVjpOptions): ModuleVjp {
+    if (options?.structural) return { inputs: [grad] };
+    return { inputs: [tf.mul(grad, this.activation.derivative(trace.inputs[0], trace.output))] };
+  }
+
+  replay(inputs: readonly Tensor[]): Tensor {
+    // stochastic units are replayed through their mean: a target is not one more sample
+    const act = this.activation as Activation & { mean?: (pre: Tensor) => Tensor };
+    if (act.stochastic && typeof act.mean === 'function') return act.mean(inputs[0]);
+    return act.apply(inputs[0], { training: true });
+  }
+
+  config(): ModuleConfig {
+    return { kind: 'activation', activation: activationJson(this.activation) };
+  }
+}
+
+export function isActivationModule(m: Module): m is ActivationModule {
+  return m instanceof ActivationModule;
+}
+
+/** An activation module: `activation('relu')`, `activation(lwta({ blockSize: 2 }))`. */
+export function activation(like: ActivationLike, options: { name?: string } = {}): LayerSpec {
+  const act = resolveActivation(like);
+  return singleModuleSpec('activation', { activation: activationJson(act) }, (ctx) => new ActivationModule(ctx.name, ctx.inputShape, act), options.name);
+}
+
+/** Rebuild an activation module's spec from its config. */
+export function activationFromModuleConfig(config: ModuleConfig): LayerSpec {
+  return activation(activationFromConfig(config.activation as string | { name: string; config?: unknown }), { name: config.name as string | undefined });
+}
