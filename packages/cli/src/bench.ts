@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { randomStream, type RuleEntry } from '@bioprop/core';
 import { buildTrainer, resolveConfig, type OptimizerName } from './run.js';
 import type { DatasetName } from './data.js';
+import { archLabel, archPreset, parseArch, type ArchSpec, type DataShape } from './network.js';
 
 /** One row of `bioprop bench --json`. */
 export interface BenchResult {
@@ -38,13 +39,37 @@ function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** 2·m·n·k for every matrix product a function runs, read from TensorFlow.js's kernel profile. */
+/** The data an architecture is timed on: its widths' input and output, or a preset's own data. */
+export function benchShape(arch: ArchSpec): DataShape {
+  if (arch.kind === 'widths') return { sampleShape: [arch.widths[0]], outputs: arch.widths[arch.widths.length - 1] };
+  const p = archPreset(arch);
+  if (p) return { sampleShape: p.defaultInput.inputShape, outputs: p.defaultInput.classes };
+  return { sampleShape: [784], outputs: 10 };
+}
+
+/**
+ * 2·m·n·k for every matrix product a function runs, and the multiply-adds of its convolutions (forward, input and
+ * filter gradients), read from TensorFlow.js's kernel profile.
+ */
 export async function countMatmulFlops(run: () => unknown): Promise<number> {
   const info = await tf.profile(() => {
     run();
   });
   let flops = 0;
+  const size = (s: readonly number[] | undefined) => (s ?? []).reduce((p, d) => p * d, 1);
   for (const k of info.kernels) {
+    // a convolution: 2 · (output or output-gradient elements) · kh·kw·inC
+    if (k.name === 'Conv2D' || k.name === 'Conv2DBackpropInput') {
+      const filter = k.inputShapes[1] ?? [];
+      const big = k.name === 'Conv2D' ? size(k.outputShapes[0]) : size(k.inputShapes[0]);
+      flops += 2 * big * (filter[0] ?? 0) * (filter[1] ?? 0) * (filter[2] ?? 0);
+      continue;
+    }
+    if (k.name === 'Conv2DBackpropFilter') {
+      const filter = k.outputShapes[0] ?? [];
+      flops += 2 * size(k.inputShapes[1]) * (filter[0] ?? 0) * (filter[1] ?? 0) * (filter[2] ?? 0);
+      continue;
+    }
     if (k.name !== 'BatchMatMul' && k.name !== '_FusedMatMul') continue;
     const out = k.outputShapes[0] ?? [];
     const a = k.inputShapes[0] ?? [];
@@ -58,10 +83,12 @@ export async function countMatmulFlops(run: () => unknown): Promise<number> {
   return flops;
 }
 
-/** Nominal backprop FLOPs of a dense stack (fallback when the profile is unavailable). */
-export function nominalFlops(arch: readonly number[], batch: number): number {
+/** Nominal backprop FLOPs of a dense stack (fallback when the profile is unavailable; 0 for other architectures). */
+export function nominalFlops(arch: ArchSpec, batch: number): number {
+  if (arch.kind !== 'widths') return 0;
+  const w = arch.widths;
   let flops = 0;
-  for (let l = 1; l < arch.length; l++) flops += 2 * batch * arch[l - 1] * arch[l] * (l === 1 ? 2 : 3);
+  for (let l = 1; l < w.length; l++) flops += 2 * batch * w[l - 1] * w[l] * (l === 1 ? 2 : 3);
   return flops;
 }
 
@@ -69,7 +96,7 @@ export function nominalFlops(arch: readonly number[], batch: number): number {
 export async function benchRule(
   entry: RuleEntry,
   options: {
-    arch: number[];
+    arch: string;
     batchSize: number | null;
     activation: string | null;
     optimizer: OptimizerName | null;
@@ -100,16 +127,17 @@ export async function benchRule(
       limitTest: null,
       angles: false,
     },
-    { inputWidth: options.arch[0], outputWidth: options.arch[options.arch.length - 1], task: 'classification' },
+    { ...benchShape(parseArch(options.arch)), task: 'classification' },
   );
-  const trainer = buildTrainer(entry, config);
+  const shape = benchShape(config.arch);
+  const trainer = buildTrainer(entry, config, shape);
   const n = config.batchSize;
-  const inW = config.arch[0];
-  const outW = config.arch[config.arch.length - 1];
+  const inW = shape.sampleShape.reduce((a, b) => a * b, 1);
+  const outW = shape.outputs;
   const stream = randomStream(options.seed, 'bench-data');
   const labels = new Float32Array(n * outW);
   for (let i = 0; i < n; i++) labels[i * outW + Math.floor(stream.next() * outW)] = 1;
-  const x = tf.tensor2d(stream.uniformArray(n * inW, 0, 1), [n, inW]);
+  const x = tf.tensor(stream.uniformArray(n * inW, 0, 1), [n, ...trainer.network.inputShape]);
   const y = tf.tensor2d(labels, [n, outW]);
   try {
     for (let i = 0; i < 2; i++) trainer.step(x, y);
@@ -138,7 +166,7 @@ export async function benchRule(
     return {
       rule: entry.id,
       backend: options.backend,
-      arch: config.arch.join('-'),
+      arch: archLabel(config.arch),
       batchSize: n,
       samplesPerSecond: (n * 1000) / msPerStep,
       msPerStep,

@@ -2,9 +2,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BackendError, CheckpointError, DivergenceError, OptionError, RuleSupportError, resolveActivation } from '@bioprop/core';
+import { BackendError, CheckpointError, DivergenceError, OptionError, RuleSupportError, presets, resolveActivation } from '@bioprop/core';
 import { ALL_BACKENDS, BACKEND_CHOICES, measureSgemmPeak, useBackend, type BackendPreference } from './backend.js';
-import { benchJsonRow, benchRule, type BenchResult } from './bench.js';
+import { benchJsonRow, benchRule, benchShape, type BenchResult } from './bench.js';
 import {
   compareTable,
   parseRuleList,
@@ -15,9 +15,9 @@ import {
   type CompareOptions,
   type CompareState,
 } from './compare.js';
-import { DATASETS, knownWidths, loadData, type DatasetName } from './data.js';
+import { DATASETS, knownShape, loadData, type DatasetName } from './data.js';
 import { EXIT, UsageError } from './errors.js';
-import { parseArch, parseInit } from './network.js';
+import { archLayers, parseArch, parseInit } from './network.js';
 import { renderCurvesSvg } from './plot.js';
 import { createProgress, type Progress } from './progress.js';
 import { readResultFiles, writeReport } from './report.js';
@@ -59,9 +59,10 @@ function positiveNumber(name: string) {
   };
 }
 
-function archArg(value: string): number[] {
+function archArg(value: string): string {
   try {
-    return parseArch(value);
+    parseArch(value);
+    return value;
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
@@ -104,7 +105,7 @@ function backendList(value: string): BenchBackend[] {
 interface TrainingFlags {
   dataset: DatasetName;
   dataDir?: string;
-  arch?: number[];
+  arch?: string;
   activation?: string;
   epochs: number;
   batchSize?: number;
@@ -129,7 +130,11 @@ function addTrainingOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--dataset <name>', 'dataset').choices(DATASETS).default(DEFAULTS.dataset))
     .option('--data-dir <dir>', 'read the dataset files from this directory only')
-    .option('--arch <widths>', "layer widths, input first (default: <input>-256-256-<classes>; linear task 30-20-10)", archArg)
+    .option(
+      '--arch <arch>',
+      `layer widths, input first (default: <input>-256-256-<classes>; linear task 30-20-10), a preset (${Object.keys(presets).join(', ')}), or a JSON layer list (inline or a .json file)`,
+      archArg,
+    )
     .option('--activation <name>', "hidden activation (default: the rule's)", activationArg)
     .option('--epochs <n>', 'epochs', integer('--epochs', 1), DEFAULTS.epochs)
     .option('--batch-size <n>', "batch size (default: the rule's)", integer('--batch-size', 1))
@@ -189,8 +194,10 @@ function backendFor(cmd: Command, flag: BackendPreference, saved: string | undef
 /** Catch option problems before loading data: arch vs dataset widths, optimizer without lr. */
 function checkEarly(options: RunOptions): void {
   const entry = ruleEntry(options.rule);
-  const w = knownWidths(options.dataset);
-  resolveConfig(entry, options, { inputWidth: w.input, outputWidth: w.output, task: options.dataset === 'linear' ? 'regression' : 'classification' });
+  const shape = knownShape(options.dataset);
+  const config = resolveConfig(entry, options, { ...shape, task: options.dataset === 'linear' ? 'regression' : 'classification' });
+  // builds the layer specs (not the weights): a preset or layer list that does not fit the data fails here
+  archLayers(config.arch, shape, config);
 }
 
 async function writeText(file: string, text: string): Promise<void> {
@@ -366,7 +373,7 @@ function rulesCommand(flags: { json?: boolean }, out: (s: string) => void): numb
 
 interface BenchFlags {
   rules?: string;
-  arch: number[];
+  arch: string;
   batchSize?: number;
   activation?: string;
   optimizer?: OptimizerName;
@@ -392,9 +399,8 @@ const percent = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1
 async function benchCommand(flags: BenchFlags, out: (s: string) => void): Promise<number> {
   const rules = parseRuleList(flags.rules);
   const note = (line: string) => void process.stderr.write(`${line}\n`);
-  for (const rule of rules) {
-    resolveConfig(ruleEntry(rule), { ...benchRunOptions(flags), rule }, { inputWidth: flags.arch[0], outputWidth: flags.arch[flags.arch.length - 1], task: 'classification' });
-  }
+  const shape = benchShape(parseArch(flags.arch));
+  for (const rule of rules) resolveConfig(ruleEntry(rule), { ...benchRunOptions(flags), rule }, { ...shape, task: 'classification' });
   // one peak per run, before any step is timed, so every row divides by the same figure
   const peak = await measureSgemmPeak();
   if (peak.gflops === null) {
@@ -487,7 +493,7 @@ interface ReportFlags {
   dataset: DatasetName;
   dataDir?: string;
   rules?: string;
-  arch: number[];
+  arch: string;
   activation: string;
   epochs: number;
   seeds: number[];
@@ -599,7 +605,7 @@ function program(argv: readonly string[], out: (s: string) => void, setCode: (co
     .command('bench')
     .description('samples/s of one training step per rule and backend')
     .option('--rules <ids>', 'comma-separated rule ids, or all (default: all installed)')
-    .option('--arch <widths>', 'layer widths, input first', archArg, [784, 256, 256, 10])
+    .option('--arch <arch>', 'layer widths (input first), a preset, or a JSON layer list', archArg, '784-256-256-10')
     .option('--batch-size <n>', "batch size (default: the rule's)", integer('--batch-size', 1))
     .option('--activation <name>', "hidden activation (default: the rule's)", activationArg)
     .addOption(new Option('--optimizer <name>', "optimizer (default: the rule's)").choices(OPTIMIZERS))
@@ -616,7 +622,7 @@ function program(argv: readonly string[], out: (s: string) => void, setCode: (co
     .addOption(new Option('--dataset <name>', 'dataset').choices(DATASETS).default('fashion-mnist'))
     .option('--data-dir <dir>', 'read the dataset files from this directory only')
     .option('--rules <ids>', 'comma-separated rule ids (default: all installed)')
-    .option('--arch <widths>', 'layer widths', archArg, [784, 256, 256, 10])
+    .option('--arch <arch>', 'layer widths (input first), a preset, or a JSON layer list', archArg, '784-256-256-10')
     .option('--activation <name>', 'hidden activation', activationArg, 'tanh')
     .option('--epochs <n>', 'epochs', integer('--epochs', 1), 10)
     .option('--seeds <list>', 'comma-separated seeds', (v: string) => v.split(',').map((s) => integer('--seeds', 0, 0xffffffff)(s)), [1, 2, 3])

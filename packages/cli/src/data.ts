@@ -16,6 +16,8 @@ export interface LoadedData {
   source: string;
   /** Classification (one-hot targets, softmax cross-entropy) or regression (MSE). */
   task: 'classification' | 'regression';
+  /** Per-sample shape: `[28, 28, 1]` for the image sets (samples are stored flat, HWC), `[30]` for the linear task. */
+  sampleShape: number[];
   inputWidth: number;
   outputWidth: number;
 }
@@ -68,9 +70,23 @@ export async function loadData(req: DataRequest): Promise<LoadedData> {
     test: flat(splits.test),
     source: splits.source,
     task,
+    sampleShape: knownShape(req.dataset).sampleShape,
     inputWidth: train.sampleShape[0],
     outputWidth: train.targetShape[0],
   };
+}
+
+/** The data with inputs standardized by the training set's mean and standard deviation (one scalar each, in float64). */
+export function standardized(data: LoadedData): LoadedData {
+  const x = data.train.x;
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) sum += x[i];
+  const mean = sum / Math.max(1, x.length);
+  let sq = 0;
+  for (let i = 0; i < x.length; i++) sq += (x[i] - mean) ** 2;
+  const std = Math.sqrt(sq / Math.max(1, x.length)) || 1;
+  const apply = (d: TrainData): TrainData => ({ ...d, x: Float32Array.from(d.x, (v) => (v - mean) / std) });
+  return { ...data, train: apply(data.train), test: apply(data.test) };
 }
 
 /** The default architecture for a dataset: Lillicrap's 30-20-10 for the linear task, else `in-256-256-out`. */
@@ -78,14 +94,14 @@ export function defaultArch(dataset: DatasetName, inputWidth: number, outputWidt
   return dataset === 'linear' ? [inputWidth, 20, outputWidth] : [inputWidth, 256, 256, outputWidth];
 }
 
-/** Input and output widths known without loading (for early usage errors). */
-export function knownWidths(dataset: DatasetName): { input: number; output: number } {
+/** Sample shape and number of outputs known without loading (for early usage errors). */
+export function knownShape(dataset: DatasetName): { sampleShape: number[]; outputs: number } {
   switch (dataset) {
     case 'cifar10':
-      return { input: 3072, output: 10 };
+      return { sampleShape: [32, 32, 3], outputs: 10 };
     case 'linear':
-      return { input: 30, output: 10 };
+      return { sampleShape: [30], outputs: 10 };
     default:
-      return { input: 784, output: 10 };
+      return { sampleShape: [28, 28, 1], outputs: 10 };
   }
 }

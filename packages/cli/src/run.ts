@@ -11,9 +11,9 @@ import {
   type Trainer,
 } from '@bioprop/core';
 import { probeAngles } from './angles.js';
-import { defaultArch, type DatasetName, type LoadedData } from './data.js';
+import { defaultArch, standardized, type DatasetName, type LoadedData } from './data.js';
 import { UsageError } from './errors.js';
-import { buildNetwork, formatInit, parseInit, type KernelInit } from './network.js';
+import { archLabel, buildNetwork, formatInit, parseArch, parseInit, presetTraining, type ArchSpec, type DataShape, type KernelInit } from './network.js';
 import type { Progress } from './progress.js';
 
 export const OPTIMIZERS = ['sgd', 'momentum', 'adam', 'rmsprop'] as const;
@@ -24,7 +24,8 @@ export interface RunOptions {
   rule: string;
   dataset: DatasetName;
   dataDir: string | null;
-  arch: number[] | null;
+  /** `--arch` as given: widths, a preset name, or a JSON layer list (null: the dataset's default MLP). */
+  arch: string | null;
   activation: string | null;
   epochs: number;
   batchSize: number | null;
@@ -43,7 +44,7 @@ export interface RunConfig {
   rule: string;
   ruleName: string;
   dataset: DatasetName;
-  arch: number[];
+  arch: ArchSpec;
   activation: string;
   loss: 'softmaxCrossEntropy' | 'mse';
   epochs: number;
@@ -52,6 +53,10 @@ export interface RunConfig {
   kernelInit: KernelInit;
   seed: number;
   ruleOptions: JsonValue;
+  /** Inputs standardized with the training set's mean and standard deviation (a preset's default). */
+  standardize: boolean;
+  /** Where the defaults came from: the rule's package, or the preset. */
+  defaultsSource: string;
 }
 
 /** One epoch of a run. */
@@ -132,18 +137,27 @@ export function resolveOptimizerConfig(entry: RuleEntry, optimizer: OptimizerNam
   return { ...carried, name: optimizer, lr } as OptimizerConfig;
 }
 
-/** Fill every option left out with the rule's tuned default (and the dataset's widths); check the arch. */
-export function resolveConfig(entry: RuleEntry, options: RunOptions, data: Pick<LoadedData, 'inputWidth' | 'outputWidth' | 'task'>): RunConfig {
-  const arch = options.arch ?? defaultArch(options.dataset, data.inputWidth, data.outputWidth);
-  if (arch[0] !== data.inputWidth) {
-    throw new UsageError(
-      `--arch ${arch.join('-')} takes ${arch[0]} inputs but ${options.dataset} samples have ${data.inputWidth} features`,
-    );
+/** Fill every option left out with the rule's tuned default, or the preset's where it has its own, and the dataset's shape. */
+export function resolveConfig(entry: RuleEntry, options: RunOptions, data: DataShape & { task: LoadedData['task']; count?: number }): RunConfig {
+  const inputs = data.sampleShape.reduce((a, b) => a * b, 1);
+  const arch: ArchSpec = options.arch === null ? { kind: 'widths', widths: defaultArch(options.dataset, inputs, data.outputs) } : parseArch(options.arch);
+  if (arch.kind === 'widths') {
+    // early: the widths must fit the data
+    const w = arch.widths;
+    if (w[0] !== inputs) throw new UsageError(`--arch ${w.join('-')} takes ${w[0]} inputs but ${options.dataset} samples have ${inputs} features`);
+    if (w[w.length - 1] !== data.outputs) {
+      throw new UsageError(
+        `--arch ${w.join('-')} has ${w[w.length - 1]} outputs but ${options.dataset} has ${data.outputs} ${data.task === 'classification' ? 'classes' : 'targets'}`,
+      );
+    }
   }
-  if (arch[arch.length - 1] !== data.outputWidth) {
-    throw new UsageError(
-      `--arch ${arch.join('-')} has ${arch[arch.length - 1]} outputs but ${options.dataset} has ${data.outputWidth} ${data.task === 'classification' ? 'classes' : 'targets'}`,
-    );
+  const training = presetTraining(arch);
+  const perRule = training?.rules?.[entry.id];
+  const tuned = perRule?.optimizer ?? training?.optimizer ?? entry.defaults.optimizer;
+  let optimizer = resolveOptimizerConfig({ ...entry, defaults: { ...entry.defaults, optimizer: tuned } }, options.optimizer, options.lr);
+  const batchSize = options.batchSize ?? training?.batchSize ?? entry.defaults.batchSize;
+  if (training?.schedule === 'cosine' && optimizer.schedule === undefined && data.count !== undefined) {
+    optimizer = { ...optimizer, schedule: { type: 'cosine', totalSteps: Math.max(1, options.epochs * Math.ceil(data.count / batchSize)) } };
   }
   return {
     rule: entry.id,
@@ -153,18 +167,20 @@ export function resolveConfig(entry: RuleEntry, options: RunOptions, data: Pick<
     activation: options.activation ?? entry.defaults.activation,
     loss: data.task === 'classification' ? 'softmaxCrossEntropy' : 'mse',
     epochs: options.epochs,
-    batchSize: options.batchSize ?? entry.defaults.batchSize,
-    optimizer: resolveOptimizerConfig(entry, options.optimizer, options.lr),
+    batchSize,
+    optimizer,
     kernelInit: options.init === null ? entry.defaults.kernelInit : parseInit(options.init),
     seed: options.seed,
-    ruleOptions: entry.defaults.ruleOptions,
+    ruleOptions: perRule?.ruleOptions ?? entry.defaults.ruleOptions,
+    standardize: training?.standardize ?? false,
+    defaultsSource: training ? `${entry.defaults.source}; preset ${archLabel(arch)}: ${training.source}` : entry.defaults.source,
   };
 }
 
 /** A trainer built from a config: network, rule, loss and optimizer, all drawing from the seed's streams. */
-export function buildTrainer(entry: RuleEntry, config: RunConfig): Trainer {
+export function buildTrainer(entry: RuleEntry, config: RunConfig, data: DataShape): Trainer {
   const random = randomSource(config.seed);
-  const network = buildNetwork({ arch: config.arch, activation: config.activation, kernelInit: config.kernelInit, random });
+  const network = buildNetwork(config.arch, data, { activation: config.activation, kernelInit: config.kernelInit, random });
   try {
     const rule = entry.create((config.ruleOptions ?? {}) as Record<string, unknown>);
     rule.check(network);
@@ -205,13 +221,15 @@ const PROBE_SIZE = 256;
 
 /** Train one rule, epoch by epoch: evaluate, measure angles, save checkpoints; stop cleanly on the abort signal. */
 export async function runOne(ctx: RunContext): Promise<RunOutcome> {
-  const { entry, options, data, progress } = ctx;
-  const config = resolveConfig(entry, options, data);
-  const trainer = buildTrainer(entry, config);
+  const { entry, options, progress } = ctx;
+  const shape = { sampleShape: ctx.data.sampleShape, outputs: ctx.data.outputWidth };
+  const config = resolveConfig(entry, options, { ...shape, task: ctx.data.task, count: ctx.data.train.count });
+  const data = config.standardize ? standardized(ctx.data) : ctx.data;
+  const trainer = buildTrainer(entry, config, shape);
   const probeCount = Math.min(PROBE_SIZE, data.train.count);
   const inW = data.inputWidth;
   const outW = data.outputWidth;
-  const probeX = tf.tensor2d(data.train.x.subarray(0, probeCount * inW), [probeCount, inW]);
+  const probeX = tf.tensor(data.train.x.subarray(0, probeCount * inW), [probeCount, ...trainer.network.inputShape]);
   const probeY = tf.tensor2d(data.train.y.subarray(0, probeCount * outW), [probeCount, outW]);
   try {
     let history: EpochResult[] = [];
@@ -279,7 +297,7 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       rule: config.rule,
       ruleName: config.ruleName,
       dataset: config.dataset,
-      arch: config.arch.join('-'),
+      arch: archLabel(config.arch),
       activation: config.activation,
       epochs: config.epochs,
       seed: config.seed,
@@ -299,7 +317,7 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       samples,
       angleToBackpropDeg: last?.angleToBackpropDeg ?? [],
       history,
-      defaultsSource: entry.defaults.source,
+      defaultsSource: config.defaultsSource,
     };
     result.testError = result.testAccuracy === null ? null : 1 - result.testAccuracy;
     if (ctx.checkpointDir) await save(ctx.checkpointDir, result);

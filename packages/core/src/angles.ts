@@ -48,13 +48,18 @@ export function angleAndNorms(va: ArrayLike<number>, vb: ArrayLike<number>): { a
 }
 
 /**
- * Angle in degrees between two tensors of the same size, flattened. Computed on the host in float64 as
+ * Angle in degrees between two tensors (or arrays) of the same size, flattened. Computed on the host in float64 as
  * `2·atan2(‖â − b̂‖, ‖â + b̂‖)` on the unit vectors (accurate near 0° and 180°, where `acos` of a rounded cosine is
  * not; identical tensors give exactly 0°). A zero or non-finite vector has no direction: the angle is then defined as
  * 90° (orthogonal: "no information"), so the result is always a number in [0, 180], never NaN.
  */
-export function angleDeg(a: Tensor, b: Tensor): number {
-  if (a.size !== b.size) throw new ShapeError(`angleDeg: sizes differ ([${a.shape}] vs [${b.shape}])`);
-  return angleAndNorms(a.dataSync() as ArrayLike<number>, b.dataSync() as ArrayLike<number>).angleDeg;
+export function angleDeg(a: Tensor | ArrayLike<number>, b: Tensor | ArrayLike<number>): number {
+  const va = isTensor(a) ? (a.dataSync() as ArrayLike<number>) : a;
+  const vb = isTensor(b) ? (b.dataSync() as ArrayLike<number>) : b;
+  if (va.length !== vb.length) throw new ShapeError(`angleDeg: sizes differ (${describe(a)} vs ${describe(b)})`);
+  return angleAndNorms(va, vb).angleDeg;
 }
+
+const isTensor = (x: Tensor | ArrayLike<number>): x is Tensor => typeof (x as Tensor).dataSync === 'function';
+const describe = (x: Tensor | ArrayLike<number>) => (isTensor(x) ? `[${x.shape}]` : `${x.length} values`);
 

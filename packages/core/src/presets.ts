@@ -7,13 +7,29 @@ import { batchNorm } from './modules/batch-norm.js';
 import { maxPool2d } from './modules/pooling.js';
 import { residual } from './modules/residual.js';
 import { flatten, globalAvgPool2d, zeroPad2d } from './modules/shape.js';
-import type { LayerSpec } from './types.js';
+import type { JsonValue, LayerSpec, OptimizerConfig } from './types.js';
 
 /** What a preset is built for: the data's per-sample shape and the number of classes. */
 export interface PresetInput {
   /** `[784]`, `[28, 28, 1]`, `[32, 32, 3]`… (flat inputs of a square image are reshaped for image presets). */
   inputShape: readonly number[];
   classes: number;
+}
+
+/**
+ * How to train a preset where an MLP's per-rule defaults do not fit. An application (the CLI) uses these in place of
+ * a rule's tuned MLP optimizer, batch size and init; `rules` holds what differs for one rule id.
+ */
+export interface PresetTraining {
+  /** Standardize inputs with the training set's mean and standard deviation (one scalar each). */
+  readonly standardize: boolean;
+  readonly batchSize: number;
+  /** The forward weights' optimizer; a `cosine` schedule spans the whole run (its length is set by the application). */
+  readonly optimizer: OptimizerConfig;
+  readonly schedule?: 'cosine';
+  readonly rules?: Readonly<Record<string, { readonly optimizer?: OptimizerConfig; readonly ruleOptions?: JsonValue }>>;
+  /** How these were chosen (data, budget, command). */
+  readonly source: string;
 }
 
 /** A named architecture from the papers, as layer specs for a given input. */
@@ -23,8 +39,12 @@ export interface ArchitecturePreset {
   readonly description: string;
   /** Whether it reads images (`[H, W, C]`); flat inputs of a square single-channel image are reshaped. */
   readonly image: boolean;
+  /** The data it was designed for (what `bioprop bench --arch <name>` feeds it). */
+  readonly defaultInput: PresetInput;
   /** The network's input shape and layers for this data. */
   build(input: PresetInput): { inputShape: number[]; layers: LayerSpec[] };
+  /** Training defaults for it (absent: the rules' MLP defaults apply). */
+  readonly training?: PresetTraining;
 }
 
 /** `[H, W, C]` from a sample shape: an image as it is, a flat square single-channel image reshaped. */
@@ -38,11 +58,15 @@ export function imageInput(preset: string, shape: readonly number[]): [number, n
 
 const flatSize = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+const MNIST: PresetInput = { inputShape: [28, 28, 1], classes: 10 };
+const CIFAR: PresetInput = { inputShape: [32, 32, 3], classes: 10 };
+
 function mlp(name: string, description: string, widths: readonly number[], act: string): ArchitecturePreset {
   return {
     name,
     description,
     image: false,
+    defaultInput: { inputShape: [784], classes: 10 },
     build: ({ inputShape, classes }) => ({
       inputShape: [flatSize(inputShape)],
       layers: [...widths.map((units) => dense({ units, activation: act })), dense({ units: classes })],
@@ -58,6 +82,7 @@ const lenet5: ArchitecturePreset = {
   name: 'lenet5',
   description: "LeNet-5 as in biotorch's code (conv 6-16-120 with relu and 2×2 max pooling, fc 84, fc classes); 28×28 input zero-padded to 32×32",
   image: true,
+  defaultInput: MNIST,
   build({ inputShape, classes }) {
     const [h, w, c] = imageInput('lenet5', inputShape);
     const pad = h === 28 && w === 28 ? [zeroPad2d(2)] : [];
@@ -81,11 +106,18 @@ const lenet5: ArchitecturePreset = {
   },
 };
 
-function locallyConnected(name: string, description: string, convs: readonly [number, number, number][], fc: number): ArchitecturePreset {
+function locallyConnected(
+  name: string,
+  description: string,
+  defaultInput: PresetInput,
+  convs: readonly [number, number, number][],
+  fc: number,
+): ArchitecturePreset {
   return {
     name,
     description,
     image: true,
+    defaultInput,
     build({ inputShape, classes }) {
       const shape = imageInput(name, inputShape);
       return {
@@ -140,11 +172,12 @@ export function resnetLayers(input: PresetInput, options: ResNetOptions): LayerS
   return layers;
 }
 
-function resnet(name: string, description: string, options: ResNetOptions): ArchitecturePreset {
+function resnet(name: string, description: string, defaultInput: PresetInput, options: ResNetOptions): ArchitecturePreset {
   return {
     name,
     description,
     image: true,
+    defaultInput,
     build(input) {
       return { inputShape: [...imageInput(name, input.inputShape)], layers: resnetLayers(input, options) };
     },
@@ -158,6 +191,7 @@ export const presets: Readonly<Record<string, ArchitecturePreset>> = Object.from
     locallyConnected(
       'bartunov-lc-mnist',
       'Bartunov et al. MNIST locally connected net: LC (3×3,32,s2), LC (3×3,64,s2), fc 1024, tanh',
+      MNIST,
       [
         [32, 3, 2],
         [64, 3, 2],
@@ -167,6 +201,7 @@ export const presets: Readonly<Record<string, ArchitecturePreset>> = Object.from
     locallyConnected(
       'bartunov-lc-cifar',
       'Bartunov et al. CIFAR locally connected net: LC (5×5,64,s2), LC (5×5,128,s2), LC (3×3,256), fc 1024, tanh',
+      CIFAR,
       [
         [64, 5, 2],
         [128, 5, 2],
@@ -177,8 +212,11 @@ export const presets: Readonly<Record<string, ArchitecturePreset>> = Object.from
     mlp('bartunov-fc-mnist', 'Bartunov et al. MNIST fully connected net: 5 × 256 tanh', [256, 256, 256, 256, 256], 'tanh'),
     mlp('nokland-7x240', 'Nøkland: 7 × 240 tanh', Array(7).fill(240), 'tanh'),
     mlp('nokland-100x240', 'Nøkland: 100 × 240 tanh', Array(100).fill(240), 'tanh'),
-    resnet('resnet20', 'CIFAR ResNet-20 (He et al.): 3 stages × 3 basic blocks, 16-32-64 filters, batch norm', { depth: 20, width: 16 }),
-    resnet('resnet20-tiny', 'ResNet-20 topology at width 4 (4-8-16 filters), for fast tests on small images', { depth: 20, width: 4 }),
+    resnet('resnet20', 'CIFAR ResNet-20 (He et al.): 3 stages × 3 basic blocks, 16-32-64 filters, batch norm', CIFAR, { depth: 20, width: 16 }),
+    resnet('resnet20-tiny', 'ResNet-20 topology at width 4 (4-8-16 filters), for fast tests on small images', { inputShape: [8, 8, 3], classes: 10 }, {
+      depth: 20,
+      width: 4,
+    }),
   ].map((p) => [p.name, p]),
 );
 

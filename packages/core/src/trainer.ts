@@ -133,12 +133,18 @@ export class Trainer {
     }
     const step = this.position.step;
     let lossValue = NaN;
+    const forwardStream = this.random.stream(FORWARD_STREAM);
+    const streamBefore = forwardStream.getState();
     tf.tidy(() => {
-      const trace = this.network.forward(input, { training: true, random: this.random.stream(FORWARD_STREAM) });
+      const trace = this.network.forward(input, { training: true, random: forwardStream });
       const y = target.shape.join() === want ? target : tf.reshape(target, trace.output.shape);
       const lossT = this.loss.value(trace.output, y);
       lossValue = lossT.dataSync()[0];
-      if (this.checkFinite && !Number.isFinite(lossValue)) throw this.divergence(trace, lossValue, step, epoch, batch);
+      if (this.checkFinite && !Number.isFinite(lossValue)) {
+        // a refused step changes nothing, not even the masks it drew
+        forwardStream.setState(streamBefore);
+        throw this.divergence(trace, lossValue, step, epoch, batch);
+      }
       const ctx = stepContext({ network: this.network, trace, target: y, loss: this.loss, step, epoch, random: this.random });
       const result = this.boundRule.step(ctx);
       // zero-copy snapshots (reshape shares the buffer) of the weights the rule saw, for hooks: `apply` replaces them

@@ -35,7 +35,7 @@ describe(`feedback alignment, 784-256-256-10 tanh, batch ${BATCH}`, () => {
       const trace = network.forward(x);
       const ctx = stepContext({ network, trace, target: y, loss: trainer.loss, step: 0, epoch: 0, random: randomSource(0) });
       const result = trainer.boundRule.step(ctx);
-      signalAngles(network, trace, result, ctx.outputError);
+      signalAngles(network, trace, result, ctx);
       weightAlignment(network, trainer.boundRule);
       alignmentCondition(network, trainer.boundRule, ctx.outputError);
     });

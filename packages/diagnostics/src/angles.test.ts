@@ -20,7 +20,7 @@ import { backprop } from '@bioprop/backprop';
 import { feedbackAlignment } from '@bioprop/feedback-alignment';
 import { directFeedbackAlignment } from '@bioprop/direct-feedback-alignment';
 import { expectClose } from '@bioprop/testing';
-import { alignmentCondition, angleDeg, feedbackFor, signalAngles, weightAlignment } from './index.js';
+import { alignmentCondition, angleDeg, signalAngles, weightAlignment } from './index.js';
 
 beforeAll(async () => {
   await resolveBackend('wasm');
@@ -90,14 +90,14 @@ describe('angleDeg', () => {
 describe('signalAngles', () => {
   it('is exactly 0° on every layer for backprop, and for feedback alignment with B := kernel', () => {
     withRule(backprop(), (network, bound, ctx) => {
-      const a = signalAngles(network, ctx.trace, bound.step(ctx), ctx.outputError);
+      const a = signalAngles(network, ctx.trace, bound.step(ctx), ctx);
       expect(a.deltaDeg).toEqual([0, 0, 0]);
       expect(a.updateDeg).toEqual([0, 0, 0]);
       expect(a.pbp?.layer).toBe(1);
     });
     withRule(feedbackAlignment(), (network, bound, ctx) => {
       network.layers.forEach((layer, l) => bound.state()[`layer${l}/feedback`]?.assign(layer.params.kernel));
-      const a = signalAngles(network, ctx.trace, bound.step(ctx), ctx.outputError);
+      const a = signalAngles(network, ctx.trace, bound.step(ctx), ctx);
       a.deltaDeg.forEach((d) => expect(d).toBeLessThan(1e-3));
       a.updateDeg.forEach((d) => expect(d).toBeLessThan(1e-3));
     });
@@ -107,7 +107,7 @@ describe('signalAngles', () => {
     withRule(feedbackAlignment({ feedbackInit: { uniform: 0.5 } }), (network, bound, ctx) => {
       const r = bound.step(ctx);
       const bp = backprop().bind(network, randomSource(0)).step(ctx);
-      const a = signalAngles(network, ctx.trace, r, ctx.outputError);
+      const a = signalAngles(network, ctx.trace, r, ctx);
       expect(a.deltaDeg[2]).toBe(0);
       for (const l of [0, 1]) {
         expect(a.deltaDeg[l]).toBeGreaterThan(1);
@@ -124,8 +124,8 @@ describe('signalAngles', () => {
       const r = bound.step(ctx);
       const saw = network.layers.map((l) => ({ kernel: tf.clone(l.params.kernel), bias: tf.clone(l.params.bias) }));
       network.layers.forEach((l) => l.params.kernel.assign(tf.randomNormal(l.params.kernel.shape, 0, 1, 'float32', 5)));
-      expect(signalAngles(network, ctx.trace, r, ctx.outputError).deltaDeg[0]).toBeGreaterThan(1);
-      expect(signalAngles(network, ctx.trace, r, ctx.outputError, { params: saw }).deltaDeg).toEqual([0, 0, 0]);
+      expect(signalAngles(network, ctx.trace, r, ctx).deltaDeg[0]).toBeGreaterThan(1);
+      expect(signalAngles(network, ctx.trace, r, ctx, { params: saw }).deltaDeg).toEqual([0, 0, 0]);
     });
   });
 });
@@ -134,15 +134,15 @@ describe('weightAlignment', () => {
   it('angle between B and the kernel and ‖B‖/‖W‖ per layer with feedback; nothing for backprop', () => {
     withRule(feedbackAlignment({ feedbackInit: { uniform: 0.5 } }), (network, bound) => {
       const w = weightAlignment(network, bound);
-      expect(w.map((e) => e.key)).toEqual(['layer1/feedback', 'layer2/feedback']);
+      expect(w.map((e) => e.layer)).toEqual([1, 2]);
       for (const e of w) {
-        const b = bound.state()[e.key];
+        const b = bound.state()[`layer${e.layer}/B`];
         const k = network.layers[e.layer].params.kernel;
         expect(e.angleDeg).toBeCloseTo(angleDeg(b, k), 6);
         const norm = (t: Tensor) => Math.sqrt(Array.from(t.dataSync()).reduce((s, v) => s + v * v, 0));
         expect(e.normRatio).toBeCloseTo(norm(b) / norm(k), 4);
       }
-      bound.state()['layer2/feedback'].assign(network.layers[2].params.kernel);
+      bound.state()['layer2/B'].assign(network.layers[2].params.kernel);
       const synced = weightAlignment(network, bound).find((e) => e.layer === 2)!;
       expect(synced.angleDeg).toBe(0);
       expect(synced.normRatio).toBeCloseTo(1, 6);
@@ -150,12 +150,9 @@ describe('weightAlignment', () => {
     withRule(backprop(), (network, bound) => expect(weightAlignment(network, bound)).toEqual([]));
   });
 
-  it('finds DFA’s last hidden D as the top layer’s feedback, transposed', () => {
+  it('takes DFA’s last hidden D, transposed, as the output layer’s feedback', () => {
     withRule(directFeedbackAlignment(), (network, bound) => {
-      const f = feedbackFor(network, bound, 2)!;
-      expect(f.key).toBe('layer1/directFeedback');
-      expect(f.transposed).toBe(true);
-      expectClose(f.feedback, tf.transpose(bound.state()['layer1/directFeedback']), 0, 'Dᵀ');
+      expectClose(bound.feedbackWeights(2)!, tf.transpose(bound.state()['layer1/D']), 0, 'Dᵀ');
       expect(weightAlignment(network, bound).map((e) => e.layer)).toEqual([2]);
     });
   });
@@ -166,7 +163,7 @@ describe('alignmentCondition eᵀWBe', () => {
     withRule(feedbackAlignment({ feedbackInit: { uniform: 0.5 } }), (network, bound, ctx) => {
       const got = alignmentCondition(network, bound, ctx.outputError)!;
       const K = network.layers[2].params.kernel.arraySync() as number[][]; // [n_{L−1}][n_L]
-      const B = bound.state()['layer2/feedback'].arraySync() as number[][]; // [n_{L−1}][n_L]
+      const B = bound.state()['layer2/B'].arraySync() as number[][]; // [n_{L−1}][n_L]
       const E = ctx.outputError.arraySync() as number[][];
       const N = E.length;
       const nL = K[0].length;
@@ -183,7 +180,7 @@ describe('alignmentCondition eᵀWBe', () => {
       expect(got.mean).toBeCloseTo(mean, 5);
       expect(got.positiveFraction).toBe(values.filter((v) => v > 0).length / N);
       // B := kernel: eᵀ W Wᵀ e = ‖Wᵀe‖² > 0 for every sample
-      bound.state()['layer2/feedback'].assign(network.layers[2].params.kernel);
+      bound.state()['layer2/B'].assign(network.layers[2].params.kernel);
       expect(alignmentCondition(network, bound, ctx.outputError)!.positiveFraction).toBe(1);
     });
     withRule(backprop(), (network, bound, ctx) => expect(alignmentCondition(network, bound, ctx.outputError)).toBeNull());
@@ -201,7 +198,7 @@ describe('no tensor leaks', () => {
       const ctx = stepContext({ network, trace, target: y, loss: trainer.loss, step: 0, epoch: 0, random: randomSource(0) });
       const r = trainer.boundRule.step(ctx);
       const before = tf.memory().numTensors;
-      signalAngles(network, trace, r, ctx.outputError);
+      signalAngles(network, trace, r, ctx);
       weightAlignment(network, trainer.boundRule);
       alignmentCondition(network, trainer.boundRule, ctx.outputError);
       angleDeg(x, x);

@@ -1,15 +1,7 @@
-export {
-  NO_DIRECTION_DEG,
-  angleDeg,
-  angleAndNorms,
-  kernelAt,
-  pseudoBackpropSignal,
-  signalAngles,
-  feedbackFor,
-  weightAlignment,
-  alignmentCondition,
-} from './angles.js';
-export type { SignalAngleOptions, SignalAngles, FeedbackLocation, WeightAlignmentEntry, AlignmentCondition } from './angles.js';
+export { kernelAt, pseudoBackpropSignal, signalAngles, weightAlignment, alignmentCondition } from './angles.js';
+export type { SignalAngleOptions, SignalAngles, TopSignal, WeightAlignmentEntry, AlignmentCondition } from './angles.js';
+// the project's one angle function lives in core
+export { NO_DIRECTION_DEG, angleDeg, angleAndNorms } from '@bioprop/core';
 export { pinv, pinvArray } from './pinv.js';
 export type { PinvOptions } from './pinv.js';
 export { alignmentRecorder, probeAlignment } from './recorder.js';

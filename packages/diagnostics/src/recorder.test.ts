@@ -40,9 +40,9 @@ const statefulBackprop = (): Rule =>
     name: 'stateful test rule',
     options: {},
     usesSignal: true,
-    init: () => tf.tidy(() => ({ count: tf.variable(tf.zeros([1]), false) })),
-    stepLayer(ctx) {
-      ctx.state.count.assign(tf.add(ctx.state.count, ctx.random.stream('noise').next()));
+    init: () => ({ tensors: { count: tf.zeros([1]) }, learned: ['count'] }),
+    step(ctx) {
+      ctx.state.tensors.count.assign(tf.add(ctx.state.tensors.count, ctx.random.next()));
       const delta = deltaFromSignal(ctx);
       return {
         delta,

@@ -20,6 +20,7 @@ import {
   weightAlignment,
   type AlignmentCondition,
   type SignalAngles,
+  type TopSignal,
   type WeightAlignmentEntry,
 } from './angles.js';
 import type { PinvOptions } from './pinv.js';
@@ -100,7 +101,7 @@ interface MeasureParts {
 function measureStep(parts: MeasureParts, ctx: StepHookContext): Omit<AlignmentRecord, 'epoch' | 'step' | 'batch'> {
   let out!: Omit<AlignmentRecord, 'epoch' | 'step' | 'batch'>;
   tf.tidy(() => {
-    const { outputError } = stepContext({
+    const top = stepContext({
       network: ctx.network,
       trace: ctx.trace,
       target: ctx.target,
@@ -109,7 +110,7 @@ function measureStep(parts: MeasureParts, ctx: StepHookContext): Omit<AlignmentR
       epoch: ctx.epoch,
       random: randomSource(0),
     });
-    out = summarize(parts, ctx.trace, ctx.result, outputError, ctx.paramsBefore);
+    out = summarize(parts, ctx.trace, ctx.result, top, ctx.paramsBefore);
   });
   return out;
 }
@@ -118,16 +119,16 @@ function summarize(
   parts: MeasureParts,
   trace: StepHookContext['trace'],
   result: StepHookContext['result'],
-  outputError: Tensor,
+  top: TopSignal,
   params: readonly TensorMap[] | undefined,
 ): Omit<AlignmentRecord, 'epoch' | 'step' | 'batch'> {
-  const angles = signalAngles(parts.network, trace, result, outputError, { params, pbp: parts.pbp, pinv: parts.pinv });
+  const angles = signalAngles(parts.network, trace, result, top, { params, pbp: parts.pbp, pinv: parts.pinv });
   return {
     deltaAngleDeg: angles.deltaDeg,
     updateAngleDeg: angles.updateDeg,
     pbp: angles.pbp,
     weights: parts.weights ? weightAlignment(parts.network, parts.boundRule) : [],
-    condition: parts.condition ? alignmentCondition(parts.network, parts.boundRule, outputError, { params }) : null,
+    condition: parts.condition ? alignmentCondition(parts.network, parts.boundRule, top.outputError, { params }) : null,
   };
 }
 
@@ -164,7 +165,7 @@ export function probeAlignment(args: ProbeArgs): Omit<AlignmentRecord, 'epoch' |
     const n = args.input.shape[0];
     const input = args.input;
     const target = args.target.shape.length === 1 + network.outputShape.length ? args.target : tf.reshape(args.target, [n, ...network.outputShape]);
-    const trace = network.forward(input, { training: true, random: random.stream('activations') });
+    const trace = network.forward(input, { training: true, random: random.stream('forward') });
     const ctx = stepContext({ network, trace, target, loss: args.loss, step: args.step ?? 0, epoch: args.epoch ?? 0, random });
     let result;
     try {
@@ -177,7 +178,7 @@ export function probeAlignment(args: ProbeArgs): Omit<AlignmentRecord, 'epoch' |
       { network, boundRule, pbp: args.pbp ?? true, weights: args.weights ?? true, condition: args.condition ?? true, pinv: args.pinv },
       trace,
       result,
-      ctx.outputError,
+      ctx,
       undefined,
     );
   });

@@ -100,6 +100,18 @@ export async function checkShapes(setup: ConformanceSetup): Promise<ShapesReport
             problems.push(`signals[${l}] has shape ${shapeStr(sig.shape)}, a_${l} (trace pre) has ${shapeStr(pre.shape)}`);
           } else if (!isFinite(sig)) problems.push(`signals[${l}] is not finite on a benign batch`);
         });
+        const modules = new Map(net.nodes.map((n) => [n.module.name, n.module]));
+        for (const [name, g] of Object.entries(result.moduleGrads ?? {})) {
+          const m = modules.get(name);
+          if (!m) problems.push(`moduleGrads has module "${name}", which is not in the network`);
+          else
+            for (const [k, t] of Object.entries(g)) {
+              const p = m.params[k];
+              if (!p) problems.push(`moduleGrads.${name} has key "${k}", which is not a param of ${name}`);
+              else if (p.shape.join() !== t.shape.join()) problems.push(`moduleGrads.${name}.${k} has shape ${shapeStr(t.shape)}, the param ${shapeStr(p.shape)}`);
+              else if (!isFinite(t)) problems.push(`moduleGrads.${name}.${k} is not finite on a benign batch`);
+            }
+        }
         if (problems.length === 0 && updated.every((keys) => keys.length === 0)) {
           problems.push('the rule returned no update for any layer');
         }
@@ -117,6 +129,16 @@ export async function checkShapes(setup: ConformanceSetup): Promise<ShapesReport
         else if (v.isDisposed) problems.push(`state()["${k}"] is disposed`);
         else if (!isFinite(v)) problems.push(`state()["${k}"] is not finite after 2 training steps`);
       }
+      for (const k of trainer.boundRule.learned()) {
+        if (!(k in state)) problems.push(`learned() names "${k}", which is not a key of state()`);
+      }
+      net.layers.forEach((layer, l) => {
+        const b = trainer.boundRule.feedbackWeights(l);
+        const kernel = layer.params[layer.kernelName];
+        if (b && b.shape.join() !== kernel.shape.join()) {
+          problems.push(`feedbackWeights(${l}) has shape ${shapeStr(b.shape)}, layer ${l}'s kernel ${shapeStr(kernel.shape)} (feedback is stored in the kernel's layout)`);
+        }
+      });
       if (problems.length) throw new ConformanceError('shapes', problems.join('; '));
       return { layers: L, updated, stateKeys: Object.keys(state) };
     }),
@@ -133,8 +155,8 @@ export interface LeakReport {
 
 /**
  * `tf.memory().numTensors` is unchanged by `bind → dispose`, unchanged by training steps (measured over 3 steps
- * after 2 warm-up steps, since optimizers create slots lazily), and back to where it started once the trainer
- * and the network are disposed.
+ * after 2 warm-up steps, since optimizers create slots lazily), by evaluation and by a checkpoint save + restore,
+ * and back to where it started once the trainer and the network are disposed.
  */
 export async function checkNoLeak(setup: ConformanceSetup): Promise<LeakReport> {
   const s = resolveSetup(setup);
@@ -173,6 +195,21 @@ export async function checkNoLeak(setup: ConformanceSetup): Promise<LeakReport> 
         );
       }
     });
+    // evaluation and a checkpoint round trip (save, then restore into the same trainer) keep nothing either
+    const evalData = s.data(2 * s.batchSize);
+    const n2 = tf.memory().numTensors;
+    trainer.evaluate(evalData, s.batchSize);
+    const dir = await mkdtemp(join(tmpdir(), 'bioprop-leak-'));
+    try {
+      await saveCheckpoint(dir, { network: trainer.network, boundRule: trainer.boundRule, trainer });
+      await restoreTrainer(trainer, dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const n3 = tf.memory().numTensors;
+    if (n3 !== n2) {
+      throw new ConformanceError('leak', `evaluate + save + restore leaves ${n3 - n2} tensor(s) behind (${n2} → ${n3}): restore must dispose what it copies`);
+    }
   } finally {
     disposeTrainer(trainer);
   }

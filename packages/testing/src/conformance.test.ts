@@ -1,5 +1,5 @@
 // The kit run the way a rule package runs it: on correct rules every registered check passes.
-import { conv2d, dense, sequential } from '@bioprop/core';
+import { activation, batchNorm, conv2d, dense, dropout, maxPool2d, residual, sequential } from '@bioprop/core';
 import { runConformance } from './index.js';
 import { backpropWithoutSign, localBackprop, localFeedbackAlignment } from './test-rules.js';
 
@@ -23,4 +23,24 @@ runConformance({
   createRule: localBackprop,
   network: (seed) =>
     sequential({ inputShape: [6, 6, 2], layers: [conv2d({ filters: 3, kernelSize: 3, activation: 'tanh' }), dense({ units: 5 })], seed }),
+});
+
+// every module kind with state or randomness: batch norm's running statistics and dropout's masks must resume too
+runConformance({
+  name: 'backprop on a graph with batch norm, dropout, pooling and a residual block',
+  createRule: localBackprop,
+  network: (seed) =>
+    sequential({
+      inputShape: [6, 6, 2],
+      layers: [
+        conv2d({ filters: 4, kernelSize: 3, padding: 'same' }),
+        batchNorm(),
+        activation('relu'),
+        residual({ body: [conv2d({ filters: 4, kernelSize: 3, padding: 'same' }), batchNorm(), activation('tanh')] }),
+        maxPool2d(2),
+        dropout(0.2),
+        dense({ units: 5 }),
+      ],
+      seed,
+    }),
 });

@@ -60,22 +60,6 @@ export function expectClose(a: Numeric, b: Numeric, tol = 1e-5, what = 'value'):
   );
 }
 
-/** The angle in degrees between two tensors flattened to vectors; NaN when either is zero. */
-export function angleDeg(a: Numeric, b: Numeric): number {
-  const [va, vb] = sameSize('angleDeg', a, b);
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < va.length; i++) {
-    dot += va[i] * vb[i];
-    na += va[i] * va[i];
-    nb += vb[i] * vb[i];
-  }
-  if (na === 0 || nb === 0) return NaN;
-  const cos = Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb)));
-  return (Math.acos(cos) * 180) / Math.PI;
-}
-
 /** What `seededData` generates: one-hot classes, or real targets in (−1, 1). */
 export type SeededTaskKind = 'classification' | 'regression';
 

@@ -1,6 +1,9 @@
 import type { Trainer } from '@bioprop/core';
 
-/** Every number a run's future depends on: weights, rule state, optimizer slots, and their JSON meta. */
+/**
+ * Every number a run's future depends on: weights, running statistics (batch norm), rule state, optimizer slots,
+ * their JSON meta, the random streams (dropout masks, shuffling, rule noise) and the position.
+ */
 export interface RunSnapshot {
   tensors: Map<string, { shape: number[]; bits: Uint32Array }>;
   meta: Map<string, string>;
@@ -16,10 +19,14 @@ export function snapshot(trainer: Trainer, parts: { optimizer?: boolean } = {}):
     }
   };
   add('network', trainer.network.namedParams());
+  add('buffers', trainer.network.namedBuffers());
   add('rule', trainer.boundRule.state());
   if (parts.optimizer !== false) add('optimizer', trainer.optimizer.slots());
   const meta: RunSnapshot['meta'] = new Map([['rule meta', JSON.stringify(trainer.boundRule.getMeta() ?? null)]]);
-  if (parts.optimizer !== false) meta.set('optimizer meta', JSON.stringify(trainer.optimizer.getMeta() ?? null));
+  if (parts.optimizer !== false) {
+    meta.set('optimizer meta', JSON.stringify(trainer.optimizer.getMeta() ?? null));
+    meta.set('random streams', JSON.stringify(trainer.random.getState()));
+  }
   return { tensors, meta };
 }
 

@@ -3,21 +3,27 @@
 // @bioprop/backprop (that package tests itself with the kit: turbo refuses the build cycle).
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  DenseLayer,
+  activation,
   RuleSupportError,
-  SequentialNetwork,
   dense,
   sequential,
   deltaFromSignal,
   layerwise,
   type BoundRule,
-  type Layer,
+  type LayerContext,
+  type LayerInitContext,
+  type LayerRule,
+  type LayerSpec,
+  type LayerStateInit,
   type LayerStepContext,
   type LayerStepResult,
-  type LayerwiseRuleSpec,
   type Network,
   type RandomSource,
+  type RandomStream,
   type Rule,
-  type VariableMap,
+  type Tensor,
+  type TensorMap,
 } from '@bioprop/core';
 
 /** Backprop's layer step: δ from the signal, `∇θ` from δ, `W_lᵀδ` (or `Bᵀδ` with `feedback`) sent below. */
@@ -31,48 +37,45 @@ function errorStep(ctx: LayerStepContext, feedback?: tf.Tensor): LayerStepResult
   };
 }
 
-const bpSpec = (over: Partial<LayerwiseRuleSpec> = {}): LayerwiseRuleSpec => ({
+const bpSpec = (over: Partial<LayerRule> = {}): LayerRule => ({
   id: 'bp-local',
   name: 'backprop (kit-local)',
   options: {},
   usesSignal: true,
-  stepLayer: (ctx) => errorStep(ctx),
+  step: (ctx) => errorStep(ctx),
   ...over,
 });
 
 /** Backprop written from core's `layerwise` + `deltaFromSignal`. */
 export const localBackprop = (): Rule => layerwise(bpSpec());
 
-/** Feedback weights in the kernel's layout, `U[±1/√fanIn]`, from `draw` (the seeded stream, or not). */
-function feedbackInit(draw: (size: number, lim: number) => Float32Array) {
-  return (layer: Layer, index: number): VariableMap => {
-    if (index === 0) return {};
-    const kernel = layer.params[layer.kernelName];
-    const lim = 1 / Math.sqrt(layer.fan.fanIn);
-    // the initial tensor must be freed: a variable shares its data but the tensor stays tracked
-    return { B: tf.tidy(() => tf.variable(tf.tensor(draw(kernel.size, lim), kernel.shape), false, undefined, 'float32')) };
-  };
+/** Feedback weights in the kernel's layout, `U[±1/√fanIn]`, from `draw` (the layer's seeded stream, or not). */
+function feedbackInit(draw: (size: number, lim: number) => Float32Array, { layer, index }: LayerContext): LayerStateInit {
+  if (index === 0) return {};
+  const kernel = layer.params[layer.kernelName];
+  const lim = 1 / Math.sqrt(layer.fan.fanIn);
+  return { tensors: { B: tf.tensor(draw(kernel.size, lim), kernel.shape) } };
 }
 
-const faSpec = (draw: (random: RandomSource) => (size: number, lim: number) => Float32Array): LayerwiseRuleSpec => ({
+const faSpec = (draw: (random: RandomStream) => (size: number, lim: number) => Float32Array): LayerRule => ({
   id: 'fa-local',
   name: 'feedback alignment (kit-local)',
   options: {},
   usesSignal: true,
-  init: (layer, index, _net, random) => feedbackInit(draw(random))(layer, index),
-  stepLayer: (ctx) => errorStep(ctx, ctx.state.B),
+  init: (ctx: LayerInitContext) => feedbackInit(draw(ctx.random), ctx),
+  step: (ctx) => errorStep(ctx, ctx.state.tensors.B),
+  feedbackWeights: ({ state }) => state.tensors.B ?? null,
 });
 
-/** Feedback alignment with fixed random B drawn from the run's `feedback` stream (a correct rule with state). */
-export const localFeedbackAlignment = (): Rule =>
-  layerwise(faSpec((random) => (size, lim) => random.stream('feedback').uniformArray(size, -lim, lim)));
+/** Feedback alignment with fixed random B drawn from each layer's own stream (a correct rule with state). */
+export const localFeedbackAlignment = (): Rule => layerwise(faSpec((random) => (size, lim) => random.uniformArray(size, -lim, lim)));
 
 /** Backprop that refuses sign units (for the unsupported-network check). */
 export const backpropWithoutSign = (): Rule =>
   layerwise(
     bpSpec({
       id: 'bp-no-sign',
-      checkLayer(layer: Layer, index: number) {
+      check({ layer, index }) {
         if (layer.activation.name === 'sign') throw new RuleSupportError(`layer ${index} (${layer.name}): sign units are not supported by this rule`);
       },
     }),
@@ -85,7 +88,7 @@ export const leakyRule = (): Rule =>
   layerwise(
     bpSpec({
       id: 'leaky',
-      stepLayer(ctx) {
+      step(ctx) {
         if (ctx.index === 0) tf.keep(tf.zeros([1]));
         return errorStep(ctx);
       },
@@ -103,7 +106,7 @@ export const wrongShapeRule = (): Rule =>
   layerwise(
     bpSpec({
       id: 'wrong-shape',
-      stepLayer(ctx) {
+      step(ctx) {
         const r = errorStep(ctx);
         if (ctx.index !== 1) return r;
         return { ...r, grads: { ...r.grads, kernel: tf.transpose(r.grads.kernel) } };
@@ -116,7 +119,7 @@ export const wrongSignalShapeRule = (): Rule =>
   layerwise(
     bpSpec({
       id: 'wrong-signal',
-      stepLayer(ctx) {
+      step(ctx) {
         const r = errorStep(ctx);
         return ctx.index === 1 ? { ...r, delta: ctx.layerTrace.input } : r;
       },
@@ -136,7 +139,7 @@ export const forgetfulRule = (): Rule => {
   const rule: Rule = {
     ...inner,
     id: 'forgetful',
-    layerwise: undefined,
+    layerRule: undefined,
     bind(net: Network, random: RandomSource): BoundRule {
       return { ...wrap(inner.bind(net, random)), rule, state: () => ({}), loadState: () => {} };
     },
@@ -149,7 +152,7 @@ export const ascentRule = (): Rule =>
   layerwise(
     bpSpec({
       id: 'ascent',
-      stepLayer(ctx) {
+      step(ctx) {
         const r = errorStep(ctx);
         return { ...r, grads: Object.fromEntries(Object.entries(r.grads).map(([k, g]) => [k, tf.neg(g)])) };
       },
@@ -178,6 +181,8 @@ function wrap(b: BoundRule): BoundRule {
     step: (ctx) => b.step(ctx),
     afterUpdate: b.afterUpdate ? (ctx) => b.afterUpdate!(ctx) : undefined,
     state: () => b.state(),
+    learned: () => b.learned(),
+    feedbackWeights: (l) => b.feedbackWeights(l),
     loadState: (s) => b.loadState(s),
     getMeta: () => b.getMeta(),
     setMeta: (m) => b.setMeta(m),
@@ -185,19 +190,28 @@ function wrap(b: BoundRule): BoundRule {
   };
 }
 
+/** A dense kernel module that also bumps its own bias on every forward pass (a side effect a rule must not rely on). */
+class BumpingDense extends DenseLayer {
+  override linear(input: Tensor, params?: TensorMap): Tensor {
+    this.params.bias.assign(tf.add(this.params.bias, 1));
+    return super.linear(input, params);
+  }
+}
+
 /** The default test network whose first layer also bumps its own bias on every forward pass (a side effect). */
 export function networkWithSideEffect(seed: number): Network {
-  const net = sequential({
+  const bumping: LayerSpec = {
+    kind: 'dense',
+    build(builder, input) {
+      const inner = sequential({ inputShape: builder.shape(input), layers: [dense({ units: 16 })], seed });
+      const params = inner.layers[0].params;
+      return builder.add('dense', [input], (ctx) => new BumpingDense(ctx.name, [...ctx.inputShapes[0]], 16, params));
+    },
+    config: () => ({ kind: 'dense', units: 16 }),
+  };
+  return sequential({
     inputShape: [20],
-    layers: [dense({ units: 16, activation: 'tanh' }), dense({ units: 12, activation: 'tanh' }), dense({ units: 5 })],
+    layers: [bumping, activation('tanh'), dense({ units: 12, activation: 'tanh' }), dense({ units: 5 })],
     seed,
   });
-  const first = net.layers[0];
-  const bumping: Layer = Object.assign(Object.create(Object.getPrototypeOf(first) as object) as Layer, first, {
-    linear(input: tf.Tensor, params?: Record<string, tf.Tensor>) {
-      first.params.bias.assign(tf.add(first.params.bias, 1));
-      return first.linear(input, params);
-    },
-  });
-  return new SequentialNetwork([bumping, ...net.layers.slice(1)]);
 }

@@ -35,11 +35,10 @@ export class BatchNorm implements Module {
     this.outputShape = inputShape;
     const c = inputShape[inputShape.length - 1];
     this.reduce = Array.from({ length: inputShape.length }, (_, i) => i);
-    this.params = { gamma: tf.variable(tf.ones([c]), true, undefined, 'float32'), beta: tf.variable(tf.zeros([c]), true, undefined, 'float32') };
-    this.buffers = {
-      runningMean: tf.variable(tf.zeros([c]), false, undefined, 'float32'),
-      runningVar: tf.variable(tf.ones([c]), false, undefined, 'float32'),
-    };
+    // tidy frees the initial values (a variable keeps its own reference to the data)
+    const v = (init: () => tf.Tensor, trainable: boolean) => tf.tidy(() => tf.variable(init(), trainable, undefined, 'float32'));
+    this.params = { gamma: v(() => tf.ones([c]), true), beta: v(() => tf.zeros([c]), true) };
+    this.buffers = { runningMean: v(() => tf.zeros([c]), false), runningVar: v(() => tf.ones([c]), false) };
   }
 
   private input(x: Tensor): Tensor {
