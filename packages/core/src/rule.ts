@@ -108,10 +108,11 @@ function composeLayerwise(id: string, name: string, options: JsonValue, ruleAt: 
     bind(network: Network, random: RandomSource): BoundRule {
       rule.check(network);
       const rules = network.layers.map((_, i) => ruleAt(i));
+      const { needBelow } = signalNeeds(network, rules.map((r) => r.usesSignal));
       const states: LayerState[] = [];
       try {
         network.layers.forEach((layer, index) => {
-          const init = rules[index].init?.({ network, index, layer, random: layerStream(random, rules[index].id, index) });
+          const init = rules[index].init?.({ network, index, layer, random: layerStream(random, rules[index].id, index), needBelow: needBelow[index] });
           states.push(createLayerState(rules[index].id, index, init));
         });
       } catch (e) {

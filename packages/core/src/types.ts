@@ -442,7 +442,10 @@ export interface BoundRule {
   state(): VariableMap;
   /** The keys of `state()` the rule learns (feedback or inverse weights it trains); fixed tensors and slots are not. */
   learned(): readonly string[];
-  /** Layer l's feedback weights in its kernel's layout (what stands where backprop uses the kernel), or null. */
+  /**
+   * Layer l's feedback weights in its kernel's layout (what stands where backprop uses the kernel), or null. The
+   * tensor may be computed for the call (sign symmetry, a transpose): read it inside `tf.tidy`.
+   */
   feedbackWeights(layer: number): Tensor | null;
   /** Restore tensors saved from `state()` (same keys and shapes). */
   loadState(state: TensorMap): void;
@@ -478,6 +481,8 @@ export interface LayerContext {
 /** What a layer rule's `init` receives: its own random stream, named `rule/<id>/layer<index>`. */
 export interface LayerInitContext extends LayerContext {
   readonly random: RandomStream;
+  /** Whether anything below will need this layer's signal (false at layer 0 unless modules with parameters precede it). */
+  readonly needBelow: boolean;
 }
 
 /** An optimizer a layer rule steps its own tensors with (core creates it, saves its slots and step count). */

@@ -3,24 +3,23 @@ import {
   OptionError,
   RuleSupportError,
   checkNumber,
+  deltaFromSignal,
   fanInUniformInit,
   layerwise,
   resolveInitializer,
   type JsonValue,
-  type LayerStepContext,
-  type LayerwiseRuleSpec,
+  type LayerRule,
+  type LayerStateContext,
   type Network,
   type Rule,
   type RuleEntry,
   type Tensor,
-  type Variable,
-  type VariableMap,
 } from '@bioprop/core';
 import { dfaDefaults } from './defaults.js';
 
 /**
- * How the fixed direct feedback matrices `D_l` are drawn. The map `e ↦ e·D_l` has fan-in `n_L` (outputs) and
- * fan-out `prod(outputShape_l)`: `'fanInUniform'` is `U[±1/√n_L]`, `'glorot'` uses both, `{ uniform: β }` is
+ * How the fixed direct feedback matrices `D_l` are drawn. The map `e ↦ e·D_l` has fan-in `n_L` (output units) and
+ * fan-out `prod(blockOutputShape_l)`: `'fanInUniform'` is `U[±1/√n_L]`, `'glorot'` uses both, `{ uniform: β }` is
  * `U[−β, β]`, `{ normal: σ }` is `N(0, σ²)`.
  */
 export type DirectFeedbackInit = 'glorot' | 'fanInUniform' | { uniform: number } | { normal: number };
@@ -28,18 +27,16 @@ export type DirectFeedbackInit = 'glorot' | 'fanInUniform' | { uniform: number }
 export interface DirectFeedbackAlignmentOptions {
   /** Distribution of every `D_l` (default: the tuned `dfaDefaults.ruleOptions.feedbackInit`). */
   feedbackInit?: DirectFeedbackInit;
-  /**
-   * Compute every hidden layer's `e·D_l` with one matmul against the concatenated `D`, then split the columns
-   * (same numbers). Default false: on wasm and cpu, splitting columns costs far more than the small per-layer matmuls
-   * it replaces (README, "profile"); it can pay where each kernel launch is expensive (GPU backends).
-   */
-  fused?: boolean;
 }
 
-/** State key (under core's `layer{l}/`): `D_l`, stored `[n_L, prod(outputShape_l)]`. */
-export const DIRECT_FEEDBACK_KEY = 'directFeedback';
+export interface ResolvedDirectFeedbackAlignmentOptions {
+  feedbackInit: DirectFeedbackInit;
+}
 
-const KNOWN = ['feedbackInit', 'fused'];
+/** State key of `D_l` (saved as `layer{l}/D`), stored `[n_L, prod(blockOutputShape_l)]`. */
+export const DIRECT_FEEDBACK_KEY = 'D';
+
+const KNOWN = ['feedbackInit'];
 
 function checkFeedbackInit(init: unknown): DirectFeedbackInit {
   if (init === 'glorot' || init === 'fanInUniform') return init;
@@ -54,114 +51,91 @@ function checkFeedbackInit(init: unknown): DirectFeedbackInit {
   );
 }
 
-export interface ResolvedDirectFeedbackAlignmentOptions {
-  feedbackInit: DirectFeedbackInit;
-  fused: boolean;
-}
-
 export function resolveDirectFeedbackAlignmentOptions(options: DirectFeedbackAlignmentOptions = {}): ResolvedDirectFeedbackAlignmentOptions {
   if (options === null || typeof options !== 'object') throw new OptionError('directFeedbackAlignment: options must be an object');
   for (const k of Object.keys(options)) {
     if (!KNOWN.includes(k)) throw new OptionError(`directFeedbackAlignment: unknown option "${k}" (known: ${KNOWN.join(', ')})`);
   }
-  if (options.fused !== undefined && typeof options.fused !== 'boolean') {
-    throw new OptionError(`directFeedbackAlignment: fused must be a boolean, got ${JSON.stringify(options.fused)}`);
-  }
   const d = dfaDefaults.ruleOptions as unknown as ResolvedDirectFeedbackAlignmentOptions;
-  return { feedbackInit: checkFeedbackInit(options.feedbackInit ?? d.feedbackInit), fused: options.fused ?? false };
+  return { feedbackInit: checkFeedbackInit(options.feedbackInit ?? d.feedbackInit) };
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** The hidden layers of one binding, so the first of them visited in a step can project `e` for all at once. */
-interface Group {
-  readonly network: Network;
-  /** Layer indices and their `D`, in increasing index order. */
-  readonly indices: number[];
-  readonly feedback: Variable[];
-  /** `e·D_l` of the current step, keyed by the output error it was computed from. */
-  cache: { error: Tensor; projected: Map<number, Tensor> } | null;
-}
+/** `n_L`: the size of the output layer's kernel output `a_L`, which `e` is the gradient at. */
+const outputUnits = (network: Network) => size(network.layers[network.outputLayer].outputShape);
 
-/** Flatten `e` to `[N, n_L]`. */
-function errorMatrix(ctx: LayerStepContext): Tensor {
-  const e = ctx.outputError;
+/** Flatten `e` to `[N, n_L]` (an output layer may be a convolution). */
+function errorMatrix(e: Tensor): Tensor {
   return e.rank === 2 ? e : tf.reshape(e, [e.shape[0], size(e.shape.slice(1))]);
 }
 
 /**
- * The layer-wise spec of direct feedback alignment. Hidden layers read only `ctx.outputError` (`usesSignal: false`,
- * so no layer waits for the one above); the top layer uses `e` itself.
+ * The output kernel's effective feedback weights: a hidden layer m whose block output is exactly the dense output
+ * kernel's input receives `e·D_m = backwardInput(e, D_mᵀ)`, so `D_mᵀ` (`[n_{L−1}, n_L]`) stands where backprop uses
+ * that kernel. Null anywhere else, and when several layers' blocks end at that input (each has its own D).
  */
-export function directFeedbackAlignmentSpec(options: DirectFeedbackAlignmentOptions = {}): LayerwiseRuleSpec {
+function outputFeedbackWeights({ network, index, layer, states }: LayerStateContext): Tensor | null {
+  if (index !== network.outputLayer) return null;
+  const kernel = layer.params[layer.kernelName];
+  if (!kernel || kernel.rank !== 2) return null;
+  const input = network.topology.layers[index].input;
+  const below = network.topology.layers.flatMap((t, m) => (t.block.end === input ? [m] : []));
+  if (below.length !== 1) return null;
+  const d = states[below[0]]?.tensors[DIRECT_FEEDBACK_KEY];
+  if (!d || d.rank !== 2 || d.shape[0] !== kernel.shape[1] || d.shape[1] !== kernel.shape[0]) return null;
+  return tf.transpose(d);
+}
+
+/**
+ * Direct feedback alignment at one layer. Hidden layers read only `ctx.outputError` (`usesSignal: false`, so no layer
+ * waits for another): `δ_l = blockVjp(reshape(e·D_l, h_l's shape))`, the projection entering at the block output and
+ * crossing the block's pooling, batch norm, activation… by their exact VJPs. The output layer uses `e`.
+ */
+export function directFeedbackAlignmentRule(options: DirectFeedbackAlignmentOptions = {}): LayerRule {
   const o = resolveDirectFeedbackAlignmentOptions(options);
   const feedbackInit = resolveInitializer(o.feedbackInit, fanInUniformInit());
-  // `init` runs for layers in increasing order within one `bind`; a repeated or lower index starts a new binding
-  let building: { network: Network; last: number; group: Group } | null = null;
-  const groupOf = new WeakMap<VariableMap, Group>();
-
-  const project = (ctx: LayerStepContext, group: Group | undefined): Tensor => {
-    const own = ctx.state[DIRECT_FEEDBACK_KEY];
-    if (!o.fused || !group || group.feedback.length < 2) return tf.matMul(errorMatrix(ctx), own);
-    // the topmost hidden layer is visited first in a step: it recomputes, so state loaded between steps is seen
-    const top = group.indices[group.indices.length - 1];
-    if (ctx.index === top || group.cache?.error !== ctx.outputError || !group.cache.projected.has(ctx.index)) {
-      const all = tf.matMul(errorMatrix(ctx), tf.concat(group.feedback, 1));
-      const parts = tf.split(all, group.feedback.map((d) => d.shape[1] as number), 1);
-      group.cache = { error: ctx.outputError, projected: new Map(group.indices.map((l, i) => [l, parts[i]])) };
-    }
-    return group.cache.projected.get(ctx.index)!;
-  };
-
   return {
     id: 'dfa',
     name: 'direct feedback alignment',
     options: o as unknown as JsonValue,
     usesSignal: false,
-    checkLayer(layer, index) {
+    graphs: 'any',
+    check({ layer, index }) {
+      // a kernel module must name its weights: the output layer's effective feedback is reported in their layout
       if (!layer.params[layer.kernelName]) {
         throw new RuleSupportError(`direct feedback alignment: layer ${index} (${layer.name}, ${layer.kind}) has no kernel "${layer.kernelName}"`);
       }
     },
-    init(layer, index, network, random) {
-      if (index === network.layers.length - 1) return {};
-      const nOut = size(network.outputShape);
-      const nHere = size(layer.outputShape);
-      const d = feedbackInit.init([nOut, nHere], { fanIn: nOut, fanOut: nHere }, random.stream(`dfa/feedback/${index}`));
-      const v = tf.variable(d, false, undefined, 'float32');
-      d.dispose();
-      if (!building || building.network !== network || index <= building.last) {
-        building = { network, last: index, group: { network, indices: [], feedback: [], cache: null } };
-      }
-      building.last = index;
-      building.group.indices.push(index);
-      building.group.feedback.push(v);
-      const state: VariableMap = { [DIRECT_FEEDBACK_KEY]: v };
-      groupOf.set(state, building.group);
-      return state;
+    init({ layer, index, network, random }) {
+      if (index === network.outputLayer) return {};
+      const nOut = outputUnits(network);
+      const nHere = size(layer.blockOutputShape);
+      return { tensors: { [DIRECT_FEEDBACK_KEY]: feedbackInit.init([nOut, nHere], { fanIn: nOut, fanOut: nHere }, random) } };
     },
-    stepLayer(ctx) {
+    step(ctx) {
       const { layer, layerTrace, index } = ctx;
       let delta: Tensor;
-      if (index === ctx.network.layers.length - 1) {
-        delta = ctx.outputError;
+      if (index === ctx.network.outputLayer) {
+        delta = deltaFromSignal(ctx);
       } else {
-        const projected = project(ctx, groupOf.get(ctx.state));
-        const f = layer.activation.derivative(layerTrace.pre, layerTrace.output);
-        delta = tf.mul(projected.rank === layerTrace.pre.rank ? projected : tf.reshape(projected, layerTrace.pre.shape), f);
+        const d = ctx.state.tensors[DIRECT_FEEDBACK_KEY];
+        const projected = tf.matMul(errorMatrix(ctx.outputError), d);
+        delta = ctx.blockVjp(tf.reshape(projected, layerTrace.output.shape));
       }
       return { delta, grads: layer.paramGrads(layerTrace.input, delta) };
     },
+    feedbackWeights: outputFeedbackWeights,
   };
 }
 
 /**
- * Direct feedback alignment (Nøkland 2016): the top layer learns from `e`, every hidden layer from
- * `δ_l = reshape(e·D_l) ⊙ f'(a_l)` with a fixed random `D_l` (`[n_L, prod(outputShape_l)]`), so no hidden update waits
- * for another. With one hidden layer and `D_1 = B_2ᵀ` (storage layouts) it is feedback alignment.
+ * Direct feedback alignment (Nøkland 2016), on any graph of modules: the output layer learns from `e`, every other
+ * kernel layer from `δ_l = blockVjp(reshape(e·D_l))` with a fixed random `D_l` (`[n_L, prod(blockOutputShape_l)]`), so
+ * no hidden update waits for another. With one hidden layer and `D_1 = B_2ᵀ` (storage layouts) it is feedback alignment.
  */
 export function directFeedbackAlignment(options: DirectFeedbackAlignmentOptions = {}): Rule {
-  return layerwise(directFeedbackAlignmentSpec(options));
+  return layerwise(directFeedbackAlignmentRule(options));
 }
 
 export { dfaDefaults };
@@ -172,6 +146,7 @@ export const dfaEntry: RuleEntry = {
   name: 'direct feedback alignment',
   summary: 'Every hidden layer driven straight from the output error through its own fixed random matrix (Nøkland 2016); no sequential backward pass.',
   supports: ['dense', 'conv2d', 'locallyConnected2d'],
+  graphs: 'any',
   defaults: dfaDefaults,
   create: (options = {}) =>
     directFeedbackAlignment({

@@ -11,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  angleDeg,
   backpropSignals,
   createTrainer,
   dense,
@@ -82,12 +83,6 @@ if (grid === 'main') {
 }
 
 /** Angle in degrees between two tensors (flattened); 90 when either has no direction. */
-function angle(a: tf.Tensor, b: tf.Tensor): number {
-  const [dot, na, nb] = tf.tidy(() => tf.stack([tf.sum(tf.mul(a, b)), tf.norm(a), tf.norm(b)]).dataSync());
-  if (!(na > 0 && nb > 0)) return 90;
-  return (Math.acos(Math.max(-1, Math.min(1, dot / (na * nb)))) * 180) / Math.PI;
-}
-
 /** One run of the budget: train, test accuracy, and the rule's angle to backprop on a fixed probe batch after training. */
 async function runOne(c: Config, seed: number, data: Awaited<ReturnType<typeof loadFashionMnist>>) {
   const t0 = performance.now();
@@ -117,8 +112,8 @@ async function runOne(c: Config, seed: number, data: Awaited<ReturnType<typeof l
       const trace = network.forward(x, { training: false });
       const ctx = stepContext({ network, trace, target: y, loss: trainer.loss, step: 0, epoch: 0, random: randomSource(0) });
       const result = trainer.boundRule.step(ctx);
-      const bp = backpropSignals(network, trace, ctx.outputError);
-      return result.signals.map((s, l) => angle(s, bp[l]));
+      const bp = backpropSignals(network, trace, ctx);
+      return result.signals.map((s, l) => angleDeg(s, bp[l]));
     });
   } catch (err) {
     console.error(`config ${JSON.stringify(c)} seed ${seed} failed: ${(err as Error).message}`);

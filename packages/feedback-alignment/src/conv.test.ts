@@ -14,7 +14,7 @@ import {
 } from '@bioprop/core';
 import { backprop } from '@bioprop/backprop';
 import { expectClose, runConformance } from '@bioprop/testing';
-import { feedbackAlignment } from './index.js';
+import { FEEDBACK_KEY, feedbackAlignment } from './index.js';
 
 beforeAll(async () => {
   await resolveBackend('wasm');
@@ -41,15 +41,15 @@ describe('feedback alignment on conv2d and locally connected layers', () => {
     const fa = feedbackAlignment().bind(network, randomSource(1));
     const bp = backprop().bind(network, randomSource(1));
     const state = fa.state();
-    expect(state['layer1/feedback'].shape).toEqual(network.layers[1].params.kernel.shape);
-    expect(state['layer2/feedback'].shape).toEqual(network.layers[2].params.kernel.shape);
+    expect(state[`layer1/${FEEDBACK_KEY}`].shape).toEqual(network.layers[1].params.kernel.shape);
+    expect(state[`layer2/${FEEDBACK_KEY}`].shape).toEqual(network.layers[2].params.kernel.shape);
     tf.tidy(() => {
       const trace = network.forward(x);
       const ctx = stepContext({ network, trace, target: y, loss: softmaxCrossEntropyLoss(), step: 0, epoch: 0, random: randomSource(0) });
       const random = fa.step(ctx);
       // random B: the conv layer's signal differs from backprop's
       expect(tf.max(tf.abs(tf.sub(random.signals[0], bp.step(ctx).signals[0]))).dataSync()[0]).toBeGreaterThan(1e-4);
-      network.layers.forEach((layer, l) => state[`layer${l}/feedback`]?.assign(layer.params.kernel));
+      network.layers.forEach((layer, l) => state[`layer${l}/${FEEDBACK_KEY}`]?.assign(layer.params.kernel));
       const a = fa.step(ctx);
       const b = bp.step(ctx);
       network.layers.forEach((_, l) => {

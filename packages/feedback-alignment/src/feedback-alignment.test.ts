@@ -1,27 +1,35 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  KernelModuleBase,
   OptionError,
   RuleSupportError,
-  SequentialNetwork,
   createTrainer,
   dense,
+  glorotInit,
   momentum,
   perLayer,
   randomSource,
   resolveBackend,
+  resolveInitializer,
   sequential,
   sgd,
   softmaxCrossEntropyLoss,
   stepContext,
-  type Layer,
+  withUpdateNoise,
+  type KernelModule,
+  type LayerSpec,
+  type ModuleConfig,
   type Network,
   type Rule,
+  type Tensor,
+  type TensorMap,
   type Trainer,
+  type VariableMap,
 } from '@bioprop/core';
 import { backprop } from '@bioprop/backprop';
 import { expectClose, runConformance } from '@bioprop/testing';
-import { FEEDBACK_KEY, FORWARD_MASK_KEY, faDefaults, faEntry, feedbackAlignment, sparseMask } from './index.js';
+import { FEEDBACK_KEY, FORWARD_MASK_KEY, faDefaults, faEntry, feedbackAlignment, feedbackAlignmentRule, sparseMask } from './index.js';
 
 beforeAll(async () => {
   await resolveBackend('wasm');
@@ -61,37 +69,90 @@ describe('feedback alignment: options', () => {
   });
 
   it('refuses a layer without a kernel, naming it', () => {
-    const net = smallNet();
-    const fake = { ...net.layers[1], name: 'odd', kind: 'odd', kernelName: 'w', params: {} } as never;
-    const odd = { ...net, layers: [net.layers[0], fake, net.layers[2]] } as Network;
-    expect(() => feedbackAlignment().check(odd)).toThrow(RuleSupportError);
-    expect(() => feedbackAlignment().check(odd)).toThrow(/layer 1 \(odd, odd\) has no kernel "w"/);
+    const net = kernellessNetwork();
+    expect(() => feedbackAlignment().check(net)).toThrow(RuleSupportError);
+    expect(() => feedbackAlignment().check(net)).toThrow(/layer 1 \(gain_1, gain\) has no kernel "kernel"/);
     net.dispose();
+  });
+
+  it('is one layer rule for any graph, and the entry says so', () => {
+    const rule = feedbackAlignment();
+    expect(rule.layerRule?.id).toBe('fa');
+    expect(rule.layerRule?.graphs).toBe('any');
+    expect(feedbackAlignmentRule().graphs).toBe('any');
+    expect(faEntry.graphs).toBe('any');
   });
 });
 
 describe('feedback alignment: feedback weights', () => {
-  it('stores B_l under layer{l}/feedback in the kernel layout, none for layer 0, drawn from the seed', () => {
+  it('stores B_l under layer{l}/B in the kernel layout, none for layer 0, drawn from the layer’s own stream', () => {
     const net = smallNet();
     const a = feedbackAlignment({ feedbackInit: { uniform: 0.5 } }).bind(net, randomSource(11));
     const b = feedbackAlignment({ feedbackInit: { uniform: 0.5 } }).bind(net, randomSource(11));
     const c = feedbackAlignment({ feedbackInit: { uniform: 0.5 } }).bind(net, randomSource(12));
-    expect(Object.keys(a.state()).sort()).toEqual(['layer1/feedback', 'layer2/feedback']);
+    expect(Object.keys(a.state()).sort()).toEqual([`layer1/${FEEDBACK_KEY}`, `layer2/${FEEDBACK_KEY}`]);
     for (const [k, v] of Object.entries(a.state())) {
       const l = Number(k.slice(5, 6));
       expect(v.shape).toEqual(net.layers[l].params.kernel.shape);
       expect(Array.from(v.dataSync())).toEqual(Array.from(b.state()[k].dataSync()));
       expect(Array.from(v.dataSync())).not.toEqual(Array.from(c.state()[k].dataSync()));
+      // the first draw of the stream core gives layer l's rule: `rule/fa/layer{l}`
+      const layer = net.layers[l];
+      const want = resolveInitializer({ uniform: 0.5 }, glorotInit()).init(layer.params.kernel.shape, layer.fan, randomSource(11).stream(`rule/fa/layer${l}`));
+      expect(Array.from(v.dataSync())).toEqual(Array.from(want.dataSync()));
+      want.dispose();
     }
     [a, b, c].forEach((r) => r.dispose());
     net.dispose();
+  });
+
+  it('feedbackWeights(l) is B_l for every layer l ≥ 1 and null at layer 0', () => {
+    const net = smallNet();
+    const bound = feedbackAlignment({ feedbackSparsity: 0.5, forwardSparsity: 0.5 }).bind(net, randomSource(3));
+    const state = bound.state();
+    expect(bound.feedbackWeights(0)).toBeNull();
+    for (let l = 1; l < net.layers.length; l++) {
+      const B = bound.feedbackWeights(l)!;
+      expect(B).toBe(state[`layer${l}/${FEEDBACK_KEY}`]);
+      expect(B.shape).toEqual(net.layers[l].params.kernel.shape);
+    }
+    bound.dispose();
+    net.dispose();
+  });
+
+  it('B and the forward mask are fixed: not in learned(), and backward update noise leaves them bit-for-bit alone', () => {
+    const net = smallNet(2);
+    const options = { feedbackSparsity: 0.5, forwardSparsity: 0.5 };
+    const bound = feedbackAlignment(options).bind(net, randomSource(3));
+    expect(Object.keys(bound.state()).sort()).toEqual(['layer0/forwardMask', 'layer1/B', 'layer1/forwardMask', 'layer2/B', 'layer2/forwardMask']);
+    expect(bound.learned()).toEqual([]);
+    bound.dispose();
+    net.dispose();
+    const trainer = createTrainer({
+      network: smallNet(2),
+      rule: withUpdateNoise(feedbackAlignment(options), { sigma: 0.1, on: 'both' }),
+      loss: 'softmaxCrossEntropy',
+      optimizer: sgd({ lr: 0.1 }),
+      seed: 4,
+    });
+    expect(trainer.boundRule.learned()).toEqual([]);
+    const before = Object.fromEntries(Object.entries(trainer.boundRule.state()).map(([k, v]) => [k, Array.from(v.dataSync())]));
+    const kernelBefore = Array.from(trainer.network.layers[1].params.kernel.dataSync());
+    const [x, y] = batch(2, 8, 12, 4);
+    for (let i = 0; i < 3; i++) trainer.step(x, y);
+    // the forward weights moved (and took the noise), the rule state did not
+    expect(Array.from(trainer.network.layers[1].params.kernel.dataSync())).not.toEqual(kernelBefore);
+    for (const [k, v] of Object.entries(trainer.boundRule.state())) expect(Array.from(v.dataSync()), k).toEqual(before[k]);
+    trainer.dispose();
+    trainer.network.dispose();
+    tf.dispose([x, y]);
   });
 
   it('draws uniform ±β, normal σ and Glorot-scaled feedback as asked', () => {
     const net = sequential({ inputShape: [200], layers: [dense({ units: 150, activation: 'tanh' }), dense({ units: 100 })], seed: 1 });
     const draw = (feedbackInit: never) => {
       const r = feedbackAlignment({ feedbackInit }).bind(net, randomSource(5));
-      const v = Array.from(r.state()['layer1/feedback'].dataSync());
+      const v = Array.from(r.state()[`layer1/${FEEDBACK_KEY}`].dataSync());
       r.dispose();
       const mean = v.reduce((a, b) => a + b, 0) / v.length;
       const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
@@ -113,7 +174,7 @@ describe('feedback alignment: feedback weights', () => {
   it('sparse feedback zeroes exactly round(fraction · size) entries of B', () => {
     const net = smallNet();
     const r = feedbackAlignment({ feedbackSparsity: 0.5 }).bind(net, randomSource(2));
-    const b = r.state()['layer1/feedback'].dataSync();
+    const b = r.state()[`layer1/${FEEDBACK_KEY}`].dataSync();
     expect(Array.from(b).filter((v) => v === 0).length).toBe(Math.round(0.5 * b.length));
     r.dispose();
     net.dispose();
@@ -130,7 +191,7 @@ describe('feedback alignment: reduction to backprop', () => {
     const fa = feedbackAlignment().bind(net, randomSource(9));
     const bp = backprop().bind(net, randomSource(9));
     const state = fa.state();
-    net.layers.forEach((layer, l) => state[`layer${l}/feedback`]?.assign(layer.params.kernel));
+    net.layers.forEach((layer, l) => state[`layer${l}/${FEEDBACK_KEY}`]?.assign(layer.params.kernel));
     tf.tidy(() => {
       const trace = net.forward(x);
       const ctx = stepContext({ network: net, trace, target: y, loss: softmaxCrossEntropyLoss(), step: 0, epoch: 0, random: randomSource(0) });
@@ -173,7 +234,7 @@ describe('feedback alignment: reduction to backprop', () => {
     const [x, y] = batch(4, 16, 12, 4);
     const mixed = perLayer({ default: feedbackAlignment(), layers: { 2: backprop() } }).bind(net, randomSource(1));
     const bp = backprop().bind(net, randomSource(1));
-    expect(Object.keys(mixed.state())).toEqual(['layer1/feedback']);
+    expect(Object.keys(mixed.state())).toEqual([`layer1/${FEEDBACK_KEY}`]);
     tf.tidy(() => {
       const trace = net.forward(x);
       const ctx = stepContext({ network: net, trace, target: y, loss: softmaxCrossEntropyLoss(), step: 0, epoch: 0, random: randomSource(0) });
@@ -248,37 +309,60 @@ describe('feedback alignment: learning', () => {
     expect(faEntry.id).toBe('fa');
     expect(faEntry.defaults).toBe(faDefaults);
     expect(faEntry.supports).toContain('dense');
+    expect(faEntry.graphs).toBe('any');
     const r = faEntry.create({ feedbackSparsity: 0.25 });
     expect(r.id).toBe('fa');
     expect(r.options).toMatchObject({ ...(faDefaults.ruleOptions as object), feedbackSparsity: 0.25 });
   });
 });
 
-/** A network whose second layer has no kernel (an elementwise gain): what the rule must refuse. */
-function kernellessNetwork(): Network {
-  const first = dense({ units: 16, activation: 'tanh' }).build([20], { index: 0, random: randomSource(1).stream('init'), defaultName: 'dense_1' });
-  const gain = tf.tidy(() => tf.variable(tf.ones([16])));
-  const odd: Layer = {
-    kind: 'gain',
-    name: 'gain_1',
-    inputShape: [16],
-    outputShape: [16],
-    activation: first.activation,
-    params: { gain },
-    kernelName: 'kernel',
-    fan: { fanIn: 1, fanOut: 1 },
-    linear: (x) => tf.mul(x, gain),
-    backwardInput: (d) => tf.mul(d, gain),
-    paramGrads: (x, d) => ({ gain: tf.sum(tf.mul(x, d), 0) }),
-    config: () => ({ kind: 'gain', name: 'gain_1', inputShape: [16], activation: 'tanh' }),
-  };
-  return new SequentialNetwork([first, odd]);
+/** An elementwise gain as a kernel module whose params hold no `kernel`: what the rule must refuse. */
+class Gain extends KernelModuleBase implements KernelModule {
+  readonly kind = 'gain';
+  readonly kernelName = 'kernel';
+  readonly params: VariableMap;
+  readonly inputShapes: readonly (readonly number[])[];
+  readonly outputShape: readonly number[];
+  readonly fan = { fanIn: 1, fanOut: 1 };
+
+  constructor(
+    readonly name: string,
+    shape: readonly number[],
+  ) {
+    super();
+    this.inputShapes = [shape];
+    this.outputShape = shape;
+    this.params = { gain: tf.variable(tf.ones([...shape]), true, undefined, 'float32') };
+  }
+  linear(x: Tensor, params?: TensorMap): Tensor {
+    return tf.mul(x, params?.gain ?? this.params.gain);
+  }
+  backwardInput(delta: Tensor, gain: Tensor): Tensor {
+    return tf.mul(delta, gain);
+  }
+  paramGrads(x: Tensor, delta: Tensor): TensorMap {
+    return { gain: tf.sum(tf.mul(x, delta), 0) };
+  }
+  config(): ModuleConfig {
+    return { kind: 'gain', name: this.name };
+  }
 }
 
-runConformance({ name: 'feedback alignment', createRule: () => feedbackAlignment(), unsupported: { network: kernellessNetwork, match: /layer 1 \(gain_1, gain\) has no kernel "kernel"/ } });
+const gain = (): LayerSpec => ({
+  kind: 'gain',
+  build: (builder, input) => builder.add('gain', [input], (ctx) => new Gain(ctx.name, ctx.inputShapes[0])),
+  config: () => ({ kind: 'gain' }),
+});
+
+const KERNELLESS = /layer 1 \(gain_1, gain\) has no kernel "kernel"/;
+
+/** A network whose second layer (`gain_1`) has no kernel. */
+const kernellessNetwork = (): Network => sequential({ inputShape: [20], layers: [dense({ units: 16, activation: 'tanh' }), gain(), dense({ units: 5 })], seed: 1 });
+
+runConformance({ name: 'feedback alignment', createRule: () => feedbackAlignment(), unsupported: { network: kernellessNetwork, match: KERNELLESS } });
 runConformance({
   name: 'sparse feedback alignment (50% of W and B zeroed)',
   createRule: () => feedbackAlignment({ forwardSparsity: 0.5, feedbackSparsity: 0.5 }),
-  unsupported: { network: kernellessNetwork, match: /layer 1 \(gain_1, gain\) has no kernel "kernel"/ },
+  unsupported: { network: kernellessNetwork, match: KERNELLESS },
 });
-runConformance({ name: 'feedback alignment (entry defaults, MSE regression)', createRule: () => faEntry.create(), loss: 'mse', unsupported: { network: kernellessNetwork, match: /layer 1 \(gain_1, gain\) has no kernel "kernel"/ } });
+runConformance({ name: 'feedback alignment (entry defaults, MSE regression)', createRule: () => faEntry.create(), loss: 'mse', unsupported: { network: kernellessNetwork, match: KERNELLESS } });

@@ -10,12 +10,13 @@ import {
   glorotInit,
   type JsonValue,
   type Layer,
-  type LayerwiseRuleSpec,
+  type LayerRule,
+  type Network,
   type RandomStream,
   type Rule,
   type RuleEntry,
   type Tensor,
-  type VariableMap,
+  type TensorMap,
 } from '@bioprop/core';
 import { faDefaults } from './defaults.js';
 
@@ -37,8 +38,8 @@ export interface FeedbackAlignmentOptions {
   forwardSparsity?: number;
 }
 
-/** State keys (under core's `layer{l}/`): `B_l` in the kernel's layout, and the forward kernel's 0/1 mask. */
-export const FEEDBACK_KEY = 'feedback';
+/** Layer state keys (core saves them as `layer{l}/B`, `layer{l}/forwardMask`): `B_l` in the kernel's layout, and the forward kernel's 0/1 mask. */
+export const FEEDBACK_KEY = 'B';
 export const FORWARD_MASK_KEY = 'forwardMask';
 
 const KNOWN = ['feedbackInit', 'feedbackSparsity', 'forwardSparsity'];
@@ -63,16 +64,20 @@ export interface ResolvedFeedbackAlignmentOptions {
   forwardSparsity: number;
 }
 
+/**
+ * Validate options and fill every field left out from the tuned defaults (`faDefaults.ruleOptions`), then from the
+ * built-in ones: the one place defaults are merged (`feedbackAlignment()` and `faEntry.create()` both come here).
+ */
 export function resolveFeedbackAlignmentOptions(options: FeedbackAlignmentOptions = {}): ResolvedFeedbackAlignmentOptions {
   if (options === null || typeof options !== 'object') throw new OptionError('feedbackAlignment: options must be an object');
   for (const k of Object.keys(options)) {
     if (!KNOWN.includes(k)) throw new OptionError(`feedbackAlignment: unknown option "${k}" (known: ${KNOWN.join(', ')})`);
   }
-  const d = faDefaults.ruleOptions as unknown as ResolvedFeedbackAlignmentOptions;
+  const d = faDefaults.ruleOptions as FeedbackAlignmentOptions;
   return {
     feedbackInit: checkFeedbackInit(options.feedbackInit ?? d.feedbackInit),
-    feedbackSparsity: checkNumber('feedbackSparsity', options.feedbackSparsity ?? 0, { min: 0, max: 1 }),
-    forwardSparsity: checkNumber('forwardSparsity', options.forwardSparsity ?? 0, { min: 0, max: 1 }),
+    feedbackSparsity: checkNumber('feedbackSparsity', options.feedbackSparsity ?? d.feedbackSparsity ?? 0, { min: 0, max: 1 }),
+    forwardSparsity: checkNumber('forwardSparsity', options.forwardSparsity ?? d.forwardSparsity ?? 0, { min: 0, max: 1 }),
   };
 }
 
@@ -93,10 +98,11 @@ function kernelOf(layer: Layer, index: number): tf.Variable {
 }
 
 /**
- * The layer-wise spec of feedback alignment: layer l sends `backwardInput(δ_l, B_l)` down instead of
- * `backwardInput(δ_l, kernel_l)`, with `B_l` fixed and random in the kernel's layout.
+ * Feedback alignment at one layer: layer l sends `backwardInput(δ_l, B_l)` down instead of
+ * `backwardInput(δ_l, kernel_l)`, with `B_l` fixed and random in the kernel's layout, drawn in `init` from the
+ * layer's own stream. On any graph: signals cross pooling, batch norm and residual adds by their exact VJPs.
  */
-export function feedbackAlignmentSpec(options: FeedbackAlignmentOptions = {}): LayerwiseRuleSpec {
+export function feedbackAlignmentRule(options: FeedbackAlignmentOptions = {}): LayerRule {
   const o = resolveFeedbackAlignmentOptions(options);
   const feedbackInit = resolveInitializer(o.feedbackInit, glorotInit());
   return {
@@ -104,48 +110,53 @@ export function feedbackAlignmentSpec(options: FeedbackAlignmentOptions = {}): L
     name: 'feedback alignment',
     options: o as unknown as JsonValue,
     usesSignal: true,
-    checkLayer(layer, index) {
+    graphs: 'any',
+    check({ layer, index }) {
       kernelOf(layer, index);
     },
-    init(layer, index, _network, random) {
+    init({ layer, index, random, needBelow }) {
       const kernel = kernelOf(layer, index);
-      const state: VariableMap = {};
-      // layer 0 sends nothing down, so it needs no feedback weights
-      if (index > 0) {
-        const stream = random.stream(`fa/feedback/${index}`);
-        const b = tf.tidy(() => {
-          const drawn = feedbackInit.init(kernel.shape, layer.fan, stream);
-          return o.feedbackSparsity > 0 ? tf.mul(drawn, sparseMask(kernel.shape, o.feedbackSparsity, stream)) : drawn;
+      // B and the mask are fixed: nothing is learned (update noise on the backward pass leaves them alone)
+      const tensors: TensorMap = {};
+      // B stands in for the kernel in the signal sent down: layers that send none (layer 0) need none
+      if (needBelow) {
+        tensors[FEEDBACK_KEY] = tf.tidy(() => {
+          const drawn = feedbackInit.init(kernel.shape, layer.fan, random);
+          return o.feedbackSparsity > 0 ? tf.mul(drawn, sparseMask(kernel.shape, o.feedbackSparsity, random)) : drawn;
         });
-        state[FEEDBACK_KEY] = tf.variable(b, false, undefined, 'float32');
-        b.dispose();
       }
       if (o.forwardSparsity > 0) {
-        const mask = sparseMask(kernel.shape, o.forwardSparsity, random.stream(`fa/forwardMask/${index}`));
-        state[FORWARD_MASK_KEY] = tf.variable(mask, false, undefined, 'float32');
-        mask.dispose();
-        tf.tidy(() => kernel.assign(tf.mul(kernel, state[FORWARD_MASK_KEY])));
+        const mask = sparseMask(kernel.shape, o.forwardSparsity, random);
+        tensors[FORWARD_MASK_KEY] = mask;
+        tf.tidy(() => kernel.assign(tf.mul(kernel, mask)));
       }
-      return state;
+      return { tensors };
     },
-    stepLayer(ctx) {
+    step(ctx) {
       const { layer, layerTrace, state } = ctx;
       const delta = deltaFromSignal(ctx);
       const grads = layer.paramGrads(layerTrace.input, delta);
-      const mask = state[FORWARD_MASK_KEY];
+      const mask = state.tensors[FORWARD_MASK_KEY];
       if (mask) grads[layer.kernelName] = tf.mul(grads[layer.kernelName], mask);
+      const B = state.tensors[FEEDBACK_KEY];
+      if (ctx.needBelow && !B) {
+        throw new RuleSupportError(`feedback alignment: layer ${ctx.index} (${ctx.layer.name}) must send a signal down but has no feedback weights`);
+      }
       return {
         delta,
         grads,
-        below: ctx.needBelow ? { gradOutput: layer.backwardInput(delta, state[FEEDBACK_KEY]) } : undefined,
+        below: ctx.needBelow ? { gradOutput: layer.backwardInput(delta, B) } : undefined,
       };
     },
-    afterUpdateLayer(ctx) {
-      const mask = ctx.state[FORWARD_MASK_KEY];
+    afterUpdate(ctx) {
+      const mask = ctx.state.tensors[FORWARD_MASK_KEY];
       if (!mask) return;
       const kernel = ctx.layer.params[ctx.layer.kernelName];
       // decay and adaptive optimizers can move masked entries even with a zero gradient
       kernel.assign(tf.mul(kernel, mask));
+    },
+    feedbackWeights({ state }) {
+      return state.tensors[FEEDBACK_KEY] ?? null;
     },
   };
 }
@@ -153,10 +164,10 @@ export function feedbackAlignmentSpec(options: FeedbackAlignmentOptions = {}): L
 /**
  * Feedback alignment (Lillicrap et al. 2016): `δ_l = backwardInput(δ_{l+1}, B_{l+1}) ⊙ f'(a_l)` with fixed random
  * `B` (in the kernel's layout, so `B = kernel` is backprop); `∇W_l` from `δ_l` as in backprop. Supports any layer
- * whose `backwardInput` accepts a tensor of its kernel's shape (dense, conv2d, locally connected).
+ * whose `backwardInput` accepts a tensor of its kernel's shape (dense, conv2d, locally connected), on any graph.
  */
 export function feedbackAlignment(options: FeedbackAlignmentOptions = {}): Rule {
-  return layerwise(feedbackAlignmentSpec(options));
+  return layerwise(feedbackAlignmentRule(options));
 }
 
 export { faDefaults };
@@ -167,7 +178,8 @@ export const faEntry: RuleEntry = {
   name: 'feedback alignment',
   summary: 'Errors sent down through fixed random feedback matrices B instead of Wᵀ (Lillicrap et al. 2016); optional sparse B and W.',
   supports: ['dense', 'conv2d', 'locallyConnected2d'],
+  graphs: 'any',
   defaults: faDefaults,
-  create: (options = {}) =>
-    feedbackAlignment({ ...(faDefaults.ruleOptions as FeedbackAlignmentOptions), ...(options as FeedbackAlignmentOptions) }),
+  // the factory fills what `options` leaves out from faDefaults.ruleOptions
+  create: (options = {}) => feedbackAlignment(options as FeedbackAlignmentOptions),
 };

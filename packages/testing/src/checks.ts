@@ -132,13 +132,15 @@ export async function checkShapes(setup: ConformanceSetup): Promise<ShapesReport
       for (const k of trainer.boundRule.learned()) {
         if (!(k in state)) problems.push(`learned() names "${k}", which is not a key of state()`);
       }
-      net.layers.forEach((layer, l) => {
-        const b = trainer.boundRule.feedbackWeights(l);
-        const kernel = layer.params[layer.kernelName];
-        if (b && b.shape.join() !== kernel.shape.join()) {
-          problems.push(`feedbackWeights(${l}) has shape ${shapeStr(b.shape)}, layer ${l}'s kernel ${shapeStr(kernel.shape)} (feedback is stored in the kernel's layout)`);
-        }
-      });
+      tf.tidy(() =>
+        net.layers.forEach((layer, l) => {
+          const b = trainer.boundRule.feedbackWeights(l);
+          const kernel = layer.params[layer.kernelName];
+          if (b && b.shape.join() !== kernel.shape.join()) {
+            problems.push(`feedbackWeights(${l}) has shape ${shapeStr(b.shape)}, layer ${l}'s kernel ${shapeStr(kernel.shape)} (feedback is stored in the kernel's layout)`);
+          }
+        }),
+      );
       if (problems.length) throw new ConformanceError('shapes', problems.join('; '));
       return { layers: L, updated, stateKeys: Object.keys(state) };
     }),

@@ -60,8 +60,11 @@ export function expectClose(a: Numeric, b: Numeric, tol = 1e-5, what = 'value'):
   );
 }
 
-/** What `seededData` generates: one-hot classes, or real targets in (−1, 1). */
-export type SeededTaskKind = 'classification' | 'regression';
+/**
+ * What `seededData` generates: one-hot classes of a random tanh teacher, real targets in (−1, 1), or (`images`, for
+ * image inputs `[H, W, C]`) one-hot classes of noisy images, each class a smooth random pattern.
+ */
+export type SeededTaskKind = 'classification' | 'regression' | 'images';
 
 /**
  * A small fixed task, the same for the same arguments: inputs `x ~ N(0, 1)` and targets from a random
@@ -70,6 +73,7 @@ export type SeededTaskKind = 'classification' | 'regression';
  * it is `tanh` of them (in (−1, 1), fit for MSE with a tanh or linear output layer).
  */
 export function seededData(seed: number, n: number, inShape: readonly number[], outDim: number, kind: SeededTaskKind = 'classification'): TrainData {
+  if (kind === 'images') return seededImages(seed, n, inShape, outDim);
   const inSize = inShape.reduce((a, b) => a * b, 1);
   const hidden = 16;
   const rnd = randomStream(seed, `seededData/${kind}`);
@@ -100,4 +104,47 @@ export function seededData(seed: number, n: number, inShape: readonly number[], 
     }
   }
   return { x, y, count: n, sampleShape: [...inShape], targetShape: [outDim] };
+}
+
+/**
+ * Noisy images of `classes` smooth random patterns: each class is a 4×4 grid of N(0, 1) values per channel,
+ * upsampled bilinearly to H×W; a sample is its class's pattern plus N(0, 1) noise. A convolutional network learns it
+ * quickly; a dense teacher over pixels (the plain classification task) is much harder for it.
+ */
+export function seededImages(seed: number, n: number, inShape: readonly number[], classes: number): TrainData {
+  if (inShape.length !== 3) throw new RangeError(`seededImages: inputs must be images [H, W, C], got [${inShape.join(', ')}]`);
+  const [H, W, C] = inShape;
+  const rnd = randomStream(seed, 'seededData/images');
+  const G = 4;
+  const grids = Array.from({ length: classes }, () => rnd.normalArray(G * G * C));
+  const at = (grid: Float32Array, gy: number, gx: number, c: number) => grid[(gy * G + gx) * C + c];
+  const patterns = grids.map((grid) => {
+    const p = new Float32Array(H * W * C);
+    for (let y = 0; y < H; y++) {
+      const fy = (y / Math.max(1, H - 1)) * (G - 1);
+      const y0 = Math.min(G - 2, Math.floor(fy));
+      const ty = fy - y0;
+      for (let x = 0; x < W; x++) {
+        const fx = (x / Math.max(1, W - 1)) * (G - 1);
+        const x0 = Math.min(G - 2, Math.floor(fx));
+        const tx = fx - x0;
+        for (let c = 0; c < C; c++) {
+          const top = (1 - tx) * at(grid, y0, x0, c) + tx * at(grid, y0, x0 + 1, c);
+          const bottom = (1 - tx) * at(grid, y0 + 1, x0, c) + tx * at(grid, y0 + 1, x0 + 1, c);
+          p[(y * W + x) * C + c] = (1 - ty) * top + ty * bottom;
+        }
+      }
+    }
+    return p;
+  });
+  const size = H * W * C;
+  const x = rnd.normalArray(n * size);
+  const y = new Float32Array(n * classes);
+  for (let s = 0; s < n; s++) {
+    const k = Math.floor(rnd.next() * classes);
+    y[s * classes + k] = 1;
+    const p = patterns[k];
+    for (let i = 0; i < size; i++) x[s * size + i] += p[i];
+  }
+  return { x, y, count: n, sampleShape: [...inShape], targetShape: [classes] };
 }

@@ -33,7 +33,7 @@ export interface ConformanceSetup {
   inputShape?: readonly number[];
   /** Loss (default `softmaxCrossEntropy`). */
   loss?: Loss | string;
-  /** The seeded task (default: classification for the cross-entropies, regression otherwise). */
+  /** The seeded task (default: images for image networks and classification for other ones with a cross-entropy, regression otherwise). */
   task?: SeededTaskKind;
   /**
    * The forward weights' optimizer: a spec, or a config such as a rule entry's `defaults.optimizer`.
@@ -73,7 +73,6 @@ export function resolveSetup(setup: ConformanceSetup): ResolvedSetup {
   const batchSize = setup.batchSize ?? 16;
   const loss = resolveLoss(setup.loss ?? 'softmaxCrossEntropy');
   const classification = CROSS_ENTROPIES.has(loss.name);
-  const task = setup.task ?? (classification ? 'classification' : 'regression');
   const optimizer =
     setup.optimizer === undefined
       ? momentum({ lr: 0.05, momentum: 0.9 })
@@ -96,6 +95,8 @@ export function resolveSetup(setup: ConformanceSetup): ResolvedSetup {
     }
     return shapes;
   };
+  // image networks get the image task by default: a dense teacher over pixels is not what a conv net is for
+  const task = setup.task ?? (classification ? (netShapes().inputShape.length === 3 ? 'images' : 'classification') : 'regression');
   return {
     setup,
     seed,
