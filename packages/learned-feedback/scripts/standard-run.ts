@@ -1,9 +1,9 @@
 /**
- * The issue's standard run, shared by the sweep and the noise-robustness scripts: Fashion-MNIST (or the embedded
+ * The standard run, shared by the sweep and the noise-robustness scripts: Fashion-MNIST (or the embedded
  * digits), 784-256-256-10, cross-entropy, one seed for the weights, shuffling and rule state.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import {
+  angleDeg,
   backpropSignals,
   createTrainer,
   dense,
@@ -37,8 +37,8 @@ export interface StandardRunResult {
   trainLoss: number;
   /** Per hidden layer: mean over the last epoch's batches of angle(δ_rule, δ_BP), degrees. */
   deltaAngles: number[];
-  /** Per layer: angle(B, kernel) at the end, degrees (NaN without B). */
-  weightAngles: number[];
+  /** Per layer: angle(B, kernel) at the end, degrees (null without B). */
+  weightAngles: (number | null)[];
   seconds: number;
   diverged?: string;
 }
@@ -76,10 +76,9 @@ function measured(rule: Rule, lastEpoch: number, sums: number[], counts: number[
         step(ctx) {
           const result = inner.step(ctx);
           if (ctx.epoch === lastEpoch) {
-            const bp = backpropSignals(ctx.network, ctx.trace, ctx.outputError);
+            const bp = backpropSignals(ctx.network, ctx.trace, ctx);
             for (let l = 0; l < bp.length - 1; l++) {
-              const [dot, a, b] = [tf.sum(tf.mul(result.signals[l], bp[l])), tf.norm(result.signals[l]), tf.norm(bp[l])].map((t) => t.dataSync()[0]);
-              sums[l] = (sums[l] ?? 0) + (Math.acos(Math.max(-1, Math.min(1, dot / (a * b)))) * 180) / Math.PI;
+              sums[l] = (sums[l] ?? 0) + angleDeg(result.signals[l], bp[l]);
               counts[l] = (counts[l] ?? 0) + 1;
             }
           }
@@ -87,6 +86,8 @@ function measured(rule: Rule, lastEpoch: number, sums: number[], counts: number[
         },
         afterUpdate: inner.afterUpdate ? (ctx) => inner.afterUpdate!(ctx) : undefined,
         state: () => inner.state(),
+        learned: () => inner.learned(),
+        feedbackWeights: (l) => inner.feedbackWeights(l),
         loadState: (s) => inner.loadState(s),
         getMeta: () => inner.getMeta(),
         setMeta: (m) => inner.setMeta(m),
@@ -143,4 +144,4 @@ export async function standardRun(data: DatasetSplits, o: StandardRunOptions): P
   };
 }
 
-export const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+export const fmt = (x: number | null, d = 2) => (x !== null && Number.isFinite(x) ? x.toFixed(d) : '—');

@@ -1,5 +1,5 @@
 /**
- * Sweep a handful of forward / feedback learning rates per rule on the issue's standard run and print a table
+ * Sweep a handful of forward / feedback learning rates per rule on the standard run and print a table
  * (and append JSON lines to docs/sweep-results.jsonl). The README's defaults come from this output.
  *
  *   node --conditions=@bioprop/source --import tsx scripts/sweep.ts [--stage grid|refine|samples|defaults] [--rules sa,aa] [--data digits]

@@ -15,7 +15,8 @@ export const namedDefaults = {
   wm: {
     amp: 1e-3,
     decay: 2e-3,
-    mirrorBatchSize: 64 as number | undefined,
+    // the mirror noise's batch (σ follows from amp and decay, see weightMirror)
+    mirror: { batchSize: 64 } as { readonly batchSize?: number },
     feedbackOptimizer: { name: 'sgd', lr: 10 } as OptimizerConfig,
   },
   // Null's curvature (β·λmax(RᵀR/N) ≫ decay's) makes SGD diverge at any η_B that moves B in an epoch: Adam;
@@ -58,7 +59,8 @@ export const ruleDefaults: Record<'sa' | 'aa' | 'wm' | 'ia' | 'kp', RuleDefaults
     ruleOptions: {
       amp: namedDefaults.wm.amp,
       decay: namedDefaults.wm.decay,
-      mirror: { sigma: Math.sqrt(namedDefaults.wm.decay / namedDefaults.wm.amp), batchSize: 64 },
+      // σ is left to weightMirror (√(decay/amp) of the options in force), so overriding amp or decay keeps B → kernel
+      mirror: { ...namedDefaults.wm.mirror },
       feedbackOptimizer: { ...namedDefaults.wm.feedbackOptimizer },
     },
     source: SOURCE,

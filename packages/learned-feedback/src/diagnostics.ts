@@ -1,28 +1,13 @@
-import * as tf from '@tensorflow/tfjs-core';
-import type { BoundRule, Network, Tensor } from '@bioprop/core';
-import { FEEDBACK_KEY } from './feedback.js';
-
-/** Angle in degrees between two tensors, flattened (NaN when either is zero). */
-export function angleDegrees(a: Tensor, b: Tensor): number {
-  const [dot, na, nb] = tf.tidy(() => [tf.sum(tf.mul(a, b)), tf.norm(a), tf.norm(b)].map((t) => t.dataSync()[0]));
-  const cos = dot / (na * nb);
-  return (Math.acos(Math.min(1, Math.max(-1, cos))) * 180) / Math.PI;
-}
+import { angleDeg, type BoundRule, type Network } from '@bioprop/core';
 
 /**
- * Per layer, the angle between B and the forward kernel (B vs Wᵀ in the papers' terms), in degrees; NaN for layers
- * without feedback weights (layer 0, or layers of another rule in a `perLayer` composition).
+ * Per layer, the angle in degrees between its feedback weights (`boundRule.feedbackWeights(l)`) and the kernel they
+ * stand in for (B vs Wᵀ in the papers' terms), by core's `angleDeg` (90° when either is zero); null for a layer
+ * without feedback weights (layer 0, or a layer of another rule in a `perLayer` composition).
  */
-export function feedbackAngles(network: Network, bound: BoundRule): number[] {
-  const state = bound.state();
+export function feedbackAngles(network: Network, boundRule: BoundRule): (number | null)[] {
   return network.layers.map((layer, l) => {
-    const B = state[`layer${l}/${FEEDBACK_KEY}`];
-    return B ? angleDegrees(B, layer.params[layer.kernelName]) : NaN;
+    const B = boundRule.feedbackWeights(l);
+    return B ? angleDeg(B, layer.params[layer.kernelName]) : null;
   });
-}
-
-/** The feedback weights of every layer (undefined where a layer has none). Views of the rule state: do not dispose. */
-export function feedbackWeights(network: Network, bound: BoundRule): (Tensor | undefined)[] {
-  const state = bound.state();
-  return network.layers.map((_, l) => state[`layer${l}/${FEEDBACK_KEY}`]);
 }

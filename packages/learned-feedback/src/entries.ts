@@ -3,7 +3,7 @@ import { ruleDefaults } from './defaults.js';
 import { kolenPollack } from './kolen-pollack.js';
 import { activationAlignment, informationAlignment, symmetricAlignment, weightMirror } from './named.js';
 
-// the terms use only the Layer interface; each kind is exercised by the conformance suite
+// the terms use only the kernel's interface; each kind is exercised by the conformance suite
 const SUPPORTS = ['dense', 'conv2d', 'locallyConnected2d'] as const;
 
 function entry(
@@ -18,6 +18,8 @@ function entry(
     name,
     summary,
     supports: SUPPORTS,
+    // error signals cross residual adds and every other module by exact VJPs
+    graphs: 'any',
     defaults,
     create(options = {}) {
       if (options === null || typeof options !== 'object') throw new OptionError(`${id}: options must be an object`);

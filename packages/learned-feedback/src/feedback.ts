@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   OptionError,
   RuleSupportError,
@@ -6,16 +5,20 @@ import {
   resolveInitializer,
   type InitializerLike,
   type JsonValue,
+  type LayerContext,
+  type LayerInitContext,
   type Layer,
-  type RandomSource,
-  type Variable,
+  type LayerStateContext,
+  type Tensor,
 } from '@bioprop/core';
 
-/** How B starts: an initializer (drawn from the run's `feedback` stream), or `'kernel'`: a copy of the kernel (backprop). */
+/**
+ * How B starts: an initializer (drawn from the layer's own stream `rule/<id>/layer<l>`), or `'kernel'`: a copy of
+ * the kernel (backprop).
+ */
 export type FeedbackInit = InitializerLike | 'kernel';
 
-export const FEEDBACK_STREAM = 'feedback';
-/** State key of a layer's feedback weights (under core's `layer<l>/` prefix). */
+/** State key of a layer's feedback weights (`layer<l>/B` in `BoundRule.state()`). */
 export const FEEDBACK_KEY = 'B';
 
 export function validateFeedbackInit(like: FeedbackInit | undefined, where: string): FeedbackInit {
@@ -35,22 +38,33 @@ export function feedbackInitJson(like: FeedbackInit): JsonValue {
   return like as JsonValue;
 }
 
-/** Layers above the first need a kernel for B to stand in for. */
-export function checkFeedbackLayer(id: string, layer: Layer, index: number): void {
-  if (index > 0 && !layer.params[layer.kernelName]) {
-    throw new RuleSupportError(`${id}: layer ${index} (${layer.name}, ${layer.kind}) has no kernel "${layer.kernelName}" for feedback weights to stand in for`);
-  }
+/** Layers above the first send a signal down: they need a kernel for B to stand in for. */
+export function checkFeedbackLayer(id: string, { layer, index }: LayerContext): void {
+  if (index > 0) requireKernel(id, layer, index);
 }
 
-/** B for layer `index`, shaped like its kernel; layer 0 gets none (no layer below needs a signal). */
-export function createFeedback(layer: Layer, index: number, random: RandomSource, init: FeedbackInit): Variable | null {
-  if (index === 0) return null;
+function requireKernel(id: string, layer: Layer, index: number): Tensor {
   const kernel = layer.params[layer.kernelName];
-  const value =
-    init === 'kernel' ? kernel.clone() : resolveInitializer(init, glorotInit()).init(kernel.shape, layer.fan, random.stream(FEEDBACK_STREAM));
-  const v = tf.variable(value, false, undefined, 'float32');
-  value.dispose();
-  return v;
+  if (!kernel) {
+    throw new RuleSupportError(`${id}: layer ${index} (${layer.name}, ${layer.kind}) has no kernel "${layer.kernelName}" for feedback weights to stand in for`);
+  }
+  return kernel;
+}
+
+/**
+ * B for one layer, shaped like its kernel, drawn from the layer's own stream; null where nothing below needs a
+ * signal (layer 0, unless a module with parameters such as batch norm precedes it). Core turns it into a variable.
+ */
+export function createFeedback(id: string, ctx: LayerInitContext, init: FeedbackInit): Tensor | null {
+  if (!ctx.needBelow) return null;
+  const { layer, index } = ctx;
+  const kernel = requireKernel(id, layer, index);
+  return init === 'kernel' ? kernel.clone() : resolveInitializer(init, glorotInit()).init(kernel.shape, layer.fan, ctx.random);
+}
+
+/** The capability every rule of this package declares: its B in the kernel's layout, or null. */
+export function feedbackOf({ state }: LayerStateContext): Tensor | null {
+  return state.tensors[FEEDBACK_KEY] ?? null;
 }
 
 /** Rule ids and names are validated once, here. */

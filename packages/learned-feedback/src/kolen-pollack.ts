@@ -1,16 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { OptionError, RuleSupportError, deltaFromSignal, layerwise, type LayerwiseRuleSpec, type Rule, type VariableMap } from '@bioprop/core';
-import { FEEDBACK_KEY, checkFeedbackLayer, checkIdentity, createFeedback, feedbackInitJson, validateFeedbackInit, type FeedbackInit } from './feedback.js';
+import { OptionError, RuleSupportError, deltaFromSignal, layerwise, type LayerRule, type Rule } from '@bioprop/core';
+import { FEEDBACK_KEY, checkFeedbackLayer, checkIdentity, createFeedback, feedbackInitJson, feedbackOf, validateFeedbackInit, type FeedbackInit } from './feedback.js';
 
 export interface KolenPollackOptions {
-  /** How B starts (default Glorot uniform from the `feedback` stream; `'kernel'` starts tied). */
+  /** How B starts (default Glorot uniform from the layer's stream `rule/<id>/layer<l>`; `'kernel'` starts tied). */
   feedbackInit?: FeedbackInit;
   id?: string;
   name?: string;
 }
 
-/** The layer-wise spec behind `kolenPollack` (for `perLayer` compositions). */
-export function kolenPollackSpec(options: KolenPollackOptions = {}): LayerwiseRuleSpec {
+/**
+ * The layer rule behind `kolenPollack`: B is learned layer state (`B`) that moves by W's applied step, with no
+ * optimizer of its own. `kolenPollack(options).layerRule` is the same value.
+ */
+export function kolenPollackRule(options: KolenPollackOptions = {}): LayerRule {
   if (!options || typeof options !== 'object') throw new OptionError('kolenPollack: options must be an object');
   const { id, name } = checkIdentity(options, 'kp', 'Kolen–Pollack');
   const init = validateFeedbackInit(options.feedbackInit, `${id}: feedbackInit`);
@@ -19,30 +22,32 @@ export function kolenPollackSpec(options: KolenPollackOptions = {}): LayerwiseRu
     name,
     options: { feedbackInit: feedbackInitJson(init) },
     usesSignal: true,
-    checkLayer: (layer, index) => checkFeedbackLayer(id, layer, index),
-    init(layer, index, _network, random): VariableMap {
-      const B = createFeedback(layer, index, random, init);
-      return B ? { [FEEDBACK_KEY]: B } : {};
+    graphs: 'any',
+    check: (ctx) => checkFeedbackLayer(id, ctx),
+    init(ctx) {
+      const B = createFeedback(id, ctx, init);
+      return B ? { tensors: { [FEEDBACK_KEY]: B }, learned: [FEEDBACK_KEY] } : {};
     },
-    stepLayer(ctx) {
+    step(ctx) {
       const { layer, layerTrace } = ctx;
       const delta = deltaFromSignal(ctx);
-      const B = ctx.state[FEEDBACK_KEY];
-      if (ctx.needBelow && !B) throw new RuleSupportError(`${id}: layer ${ctx.index} has no feedback weights`);
+      const B = ctx.state.tensors[FEEDBACK_KEY];
+      if (ctx.needBelow && !B) throw new RuleSupportError(`${id}: layer ${ctx.index} (${layer.name}) has no feedback weights`);
       return {
         delta,
         grads: layer.paramGrads(layerTrace.input, delta),
         below: ctx.needBelow ? { gradOutput: layer.backwardInput(delta, B) } : undefined,
       };
     },
-    afterUpdateLayer(ctx) {
-      const B = ctx.state[FEEDBACK_KEY];
+    afterUpdate(ctx) {
+      const B = ctx.state.tensors[FEEDBACK_KEY];
       const step = ctx.applied[ctx.layer.kernelName];
       if (!B || !step) return;
       const lambda = ctx.decoupledDecay;
       // the same expression the forward optimizer evaluates for W, so B = W stays bit-for-bit equal
       B.assign(tf.add(lambda ? tf.mul(1 - lambda, B) : B, step));
     },
+    feedbackWeights: feedbackOf,
   };
 }
 
@@ -53,5 +58,5 @@ export function kolenPollackSpec(options: KolenPollackOptions = {}): LayerwiseRu
  * `W − B` never shrinks.
  */
 export function kolenPollack(options: KolenPollackOptions = {}): Rule {
-  return layerwise(kolenPollackSpec(options));
+  return layerwise(kolenPollackRule(options));
 }

@@ -5,15 +5,25 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   OptionError,
+  activation,
   adam,
+  batchNorm,
+  conv2d,
   createTrainer,
+  dense,
+  flatten,
+  locallyConnected2d,
+  maxPool2d,
   momentum,
   perLayer,
+  randomSource,
   randomStream,
   resolveBackend,
   restoreTrainer,
   saveCheckpoint,
+  sequential,
   sgd,
+  stepContext,
   type Network,
   type OptimizerSpec,
   type Rule,
@@ -26,14 +36,16 @@ import {
   amp,
   decay,
   feedbackAngles,
-  feedbackWeights,
+  sparse,
   informationAlignment,
+  kolenPollack,
   learnedFeedback,
   learnedFeedbackEntries,
   normalTensor,
   nullTerm,
   symmetricAlignment,
   weightMirror,
+  weightMirrorEntry,
 } from './index.js';
 import { batchOf, copy, relNorm, smallNet, teacherTask } from './test-helpers.js';
 
@@ -55,28 +67,80 @@ function done(t: { dispose(): void; network: Network }) {
 }
 
 describe('learned feedback: the FA backward pass with trained B', () => {
-  it('with every coefficient zero it is feedback alignment: B never moves and δ_{l-1} = backwardInput(δ_l, B) ⊙ f′', async () => {
+  it('with every coefficient zero it is feedback alignment: B never moves and δ_{l-1} = blockVjp(backwardInput(δ_l, B))', async () => {
     const t = trainer(learnedFeedback({ terms: [amp(0), decay(0)] }));
-    // layer 0 has no B (nothing below it needs a signal); only sgd: no optimizer slots
+    // layer 0 has no B (nothing below it needs a signal); B's sgd keeps no slots
     expect(Object.keys(t.boundRule.state())).toEqual(['layer1/B', 'layer2/B']);
-    const before = feedbackWeights(t.network, t.boundRule).map((b) => (b ? copy(b) : null));
+    const before = [1, 2].map((l) => copy(t.boundRule.feedbackWeights(l)!));
     let checked = 0;
     t.addHook({
       onStep({ trace, result, network, boundRule }) {
-        const B = feedbackWeights(network, boundRule);
         for (const l of [1, 2]) {
-          const below = trace.layers[l - 1];
-          const expected = tf.mul(network.layers[l].backwardInput(result.signals[l], B[l]!), network.layers[l - 1].activation.derivative(below.pre, below.output));
-          expect(relNorm(result.signals[l - 1], expected)).toBeLessThan(1e-6);
+          const sent = network.layers[l].backwardInput(result.signals[l], boundRule.feedbackWeights(l)!);
+          expect(relNorm(result.signals[l - 1], network.layers[l - 1].blockVjp(trace, sent).delta)).toBeLessThan(1e-6);
         }
         checked++;
       },
     });
     await t.fit(task, { epochs: 1, batchSize: 64 });
     expect(checked).toBe(8);
-    feedbackWeights(t.network, t.boundRule).forEach((b, l) => {
-      if (b) expect(copy(b)).toEqual(before[l]);
+    [1, 2].forEach((l, i) => expect(copy(t.boundRule.feedbackWeights(l)!)).toEqual(before[i]));
+    done(t);
+  });
+
+  it('declares its feedback weights: feedbackWeights(l) is the learned state B (null at layer 0), for every rule', () => {
+    for (const rule of [symmetricAlignment(), activationAlignment(), weightMirror(), informationAlignment(), kolenPollack()]) {
+      const t = trainer(rule);
+      const state = t.boundRule.state();
+      expect(t.boundRule.feedbackWeights(0), rule.id).toBeNull();
+      for (const l of [1, 2]) {
+        const B = t.boundRule.feedbackWeights(l)!;
+        expect(B, `${rule.id} layer ${l}`).toBe(state[`layer${l}/B`]);
+        expect(B.shape).toEqual(t.network.layers[l].params.kernel.shape);
+      }
+      // B is what the rule learns; its optimizer's slots are not
+      expect(t.boundRule.learned(), rule.id).toEqual(['layer1/B', 'layer2/B']);
+      done(t);
+    }
+  });
+
+  it('each layer draws B from its own stream rule/<id>/layer<l>: the same seed gives the same B, another layer another B', () => {
+    const a = trainer(symmetricAlignment());
+    const b = trainer(symmetricAlignment());
+    expect(Object.keys(a.random.getState())).toEqual(expect.arrayContaining(['rule/sa/layer1', 'rule/sa/layer2']));
+    expect(copy(a.boundRule.feedbackWeights(2)!)).toEqual(copy(b.boundRule.feedbackWeights(2)!));
+    // B_1 is Glorot uniform from rule/sa/layer1 alone
+    const stream = randomSource(5).stream('rule/sa/layer1');
+    const limit = Math.sqrt(6 / (32 + 24));
+    expect(copy(a.boundRule.feedbackWeights(1)!)).toEqual(stream.uniformArray(32 * 24, -limit, limit));
+    done(a);
+    done(b);
+  });
+
+  it('sends a signal below layer 0 when a module with parameters sits in front of it (batch norm on the input)', () => {
+    const random = randomSource(5);
+    const network = sequential({
+      inputShape: [20],
+      layers: [batchNorm(), dense({ units: 16, activation: 'tanh' }), dense({ units: 4 })],
+      random,
     });
+    const t = createTrainer({ network, rule: symmetricAlignment(), loss: 'softmaxCrossEntropy', optimizer: momentum({ lr: 0.05 }), random });
+    expect(t.boundRule.feedbackWeights(0)?.shape).toEqual([20, 16]);
+    const { x, y } = batchOf(task, 0, 32);
+    tf.tidy(() => {
+      const trace = network.forward(x, { training: true, random: random.stream('forward') });
+      const ctx = stepContext({ network, trace, target: y, loss: t.loss, step: 0, epoch: 0, random });
+      // the signal is sent with B as it was before the step (which also updates B)
+      const B0 = t.boundRule.feedbackWeights(0)!.clone();
+      const result = t.boundRule.step(ctx);
+      // batch norm's γ and β train on B_0's signal: exactly what backprop would send with B_0 in the kernel's place
+      const sent = network.layers[0].backwardInput(result.signals[0], B0);
+      const bn = network.nodes[0].module;
+      const expected = bn.vjp(sent, trace.nodes[0]).params!;
+      expect(relNorm(result.moduleGrads![bn.name].gamma, expected.gamma)).toBeLessThan(1e-6);
+    });
+    x.dispose();
+    y.dispose();
     done(t);
   });
 
@@ -100,18 +164,22 @@ describe('learned feedback: the FA backward pass with trained B', () => {
     y.dispose();
   });
 
-  it('B has its own optimizer, whose slots are rule state under feedbackOptimizer/ keys', () => {
-    const t = trainer(symmetricAlignment({ feedbackOptimizer: momentum({ lr: 20, momentum: 0.9 }) }), sgd({ lr: 0.1 }));
+  it('B has its own optimizer `feedback`, whose slots and step count core keeps with the layer state', () => {
+    const t = trainer(symmetricAlignment({ feedbackOptimizer: adam({ lr: 1e-2 }) }), sgd({ lr: 0.1 }));
     expect(Object.keys(t.boundRule.state()).sort()).toEqual([
       'layer1/B',
-      'layer1/feedbackOptimizer/velocity/B',
+      'layer1/optimizers/feedback/m/B',
+      'layer1/optimizers/feedback/v/B',
       'layer2/B',
-      'layer2/feedbackOptimizer/velocity/B',
+      'layer2/optimizers/feedback/m/B',
+      'layer2/optimizers/feedback/v/B',
     ]);
     const { x, y } = batchOf(task, 0, 32);
     t.step(x, y);
-    // the velocity slot moved: B's momentum optimizer ran, and W's (plain sgd) optimizer has no slots
-    expect(tf.tidy(() => tf.norm(t.boundRule.state()['layer1/feedbackOptimizer/velocity/B']).dataSync()[0])).toBeGreaterThan(0);
+    t.step(x, y);
+    // the slots moved: B's Adam ran (twice: its step count is saved beside), and W's plain sgd keeps no slots
+    expect(tf.tidy(() => tf.norm(t.boundRule.state()['layer1/optimizers/feedback/m/B']).dataSync()[0])).toBeGreaterThan(0);
+    expect(t.boundRule.getMeta()).toEqual({ layers: [null, { meta: null, optimizers: { feedback: { steps: 2 } } }, { meta: null, optimizers: { feedback: { steps: 2 } } }] });
     expect(Object.keys(t.optimizer.slots())).toEqual([]);
     x.dispose();
     y.dispose();
@@ -151,11 +219,11 @@ describe('learned feedback: the FA backward pass with trained B', () => {
     expect(rule.options).toMatchObject({ terms: [{ primitive: 'amp', coefficient: { type: 'piecewise' } }, { primitive: 'decay', coefficient: '<function>' }] });
     const t = trainer(rule);
     const { x, y } = batchOf(task, 0, 32);
-    const B0 = copy(feedbackWeights(t.network, t.boundRule)[1]!);
+    const B0 = copy(t.boundRule.feedbackWeights(1)!);
     for (let i = 0; i < 3; i++) t.step(x, y);
-    expect(copy(feedbackWeights(t.network, t.boundRule)[1]!)).toEqual(B0);
+    expect(copy(t.boundRule.feedbackWeights(1)!)).toEqual(B0);
     t.step(x, y);
-    expect(copy(feedbackWeights(t.network, t.boundRule)[1]!)).not.toEqual(B0);
+    expect(copy(t.boundRule.feedbackWeights(1)!)).not.toEqual(B0);
     x.dispose();
     y.dispose();
     done(t);
@@ -166,7 +234,7 @@ describe('learned feedback: the FA backward pass with trained B', () => {
     const b = trainer(learnedFeedback({ terms: [amp(2e-3), nullTerm(1e-3)] }));
     await a.fit(task, { epochs: 1, batchSize: 64 });
     await b.fit(task, { epochs: 1, batchSize: 64 });
-    expect(copy(feedbackWeights(a.network, a.boundRule)[2]!)).toEqual(copy(feedbackWeights(b.network, b.boundRule)[2]!));
+    expect(copy(a.boundRule.feedbackWeights(2)!)).toEqual(copy(b.boundRule.feedbackWeights(2)!));
     expect(a.rule.options).toEqual(b.rule.options);
     done(a);
     done(b);
@@ -179,7 +247,7 @@ describe('learned feedback: the FA backward pass with trained B', () => {
     expect(start[1]).toBeGreaterThan(45);
     await t.fit(task, { epochs: 6, batchSize: 64 });
     const angles = feedbackAngles(t.network, t.boundRule);
-    expect(Number.isNaN(angles[0])).toBe(true);
+    expect(angles[0]).toBeNull();
     expect(angles[1]).toBeLessThan(5);
     expect(angles[2]).toBeLessThan(5);
     done(t);
@@ -195,9 +263,47 @@ describe('learned feedback: the FA backward pass with trained B', () => {
     sub.step(big.x, big.y);
     full.step(head.x, head.y);
     for (const l of [1, 2]) {
-      expect(copy(feedbackWeights(sub.network, sub.boundRule)[l]!)).toEqual(copy(feedbackWeights(full.network, full.boundRule)[l]!));
+      expect(copy(sub.boundRule.feedbackWeights(l)!)).toEqual(copy(full.boundRule.feedbackWeights(l)!));
     }
     expect(sub.rule.options).toMatchObject({ feedbackSamples: 16 });
+    for (const t of [big.x, big.y, head.x, head.y]) t.dispose();
+    done(sub);
+    done(full);
+  });
+
+  it('feedbackSamples on convolution and locally connected kernels inside blocks (pooling, batch norm): the same B as a batch of those samples', () => {
+    const imageTrainer = (feedbackSamples?: number) => {
+      const random = randomSource(6);
+      const network = sequential({
+        inputShape: [8, 8, 2],
+        layers: [
+          conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu' }),
+          maxPool2d(2),
+          conv2d({ filters: 4, kernelSize: 3, padding: 'same' }),
+          activation('tanh'),
+          locallyConnected2d({ filters: 3, kernelSize: 2, activation: 'tanh' }),
+          flatten(),
+          // after the kernel: r is read before it (batch statistics would make the kernels' inputs depend on the batch)
+          dense({ units: 4 }),
+          batchNorm(),
+        ],
+        random,
+      });
+      const rule = learnedFeedback({ terms: [amp(2e-3), nullTerm(1e-3), sparse(1e-3), decay(1e-3)], ...(feedbackSamples ? { feedbackSamples } : {}) });
+      return createTrainer({ network, rule, loss: 'softmaxCrossEntropy', optimizer: momentum({ lr: 0.05 }), random });
+    };
+    const images = teacherTask(7, 12, 128, 4);
+    const sub = imageTrainer(5);
+    const full = imageTrainer();
+    const big = batchOf(images, 0, 12);
+    const head = batchOf(images, 0, 5);
+    const B0 = copy(sub.boundRule.feedbackWeights(1)!);
+    sub.step(big.x, big.y);
+    full.step(head.x, head.y);
+    for (const l of [1, 2, 3]) {
+      expect(copy(sub.boundRule.feedbackWeights(l)!), sub.network.layers[l].kind).toEqual(copy(full.boundRule.feedbackWeights(l)!));
+    }
+    expect(copy(sub.boundRule.feedbackWeights(1)!)).not.toEqual(B0);
     for (const t of [big.x, big.y, head.x, head.y]) t.dispose();
     done(sub);
     done(full);
@@ -247,6 +353,9 @@ describe('named rules as entries', () => {
       expect(rule.id).toBe(e.id);
       expect(rule.options).toEqual(JSON.parse(JSON.stringify(rule.options)));
     }
+    // weight mirror's noise: σ = √(decay/amp) of the options in force (the fixed point stays the kernel), 64 samples
+    expect(weightMirrorEntry.create().options).toMatchObject({ feedbackInputs: { noise: Math.sqrt(2), batchSize: 64 } });
+    expect(weightMirrorEntry.create({ amp: 2e-3 }).options).toMatchObject({ feedbackInputs: { noise: 1, batchSize: 64 } });
     // user options override the tuned ones
     const r = activationAlignmentEntry.create({ sparse: 5e-3, feedbackOptimizer: { name: 'adam', lr: 1e-3 } });
     expect(r.options).toMatchObject({

@@ -8,8 +8,8 @@ import {
   resolveOptimizer,
   type JsonValue,
   type Layer,
+  type LayerRule,
   type LayerStepContext,
-  type LayerwiseRuleSpec,
   type Optimizer,
   type OptimizerConfig,
   type OptimizerSpec,
@@ -17,15 +17,17 @@ import {
   type Rule,
   type Tensor,
   type Variable,
-  type VariableMap,
 } from '@bioprop/core';
-import { FEEDBACK_KEY, checkFeedbackLayer, checkIdentity, createFeedback, feedbackInitJson, validateFeedbackInit, type FeedbackInit } from './feedback.js';
-import { kernelGradient, linearNoBias, resolveTerm, type FeedbackTerm, type TermContext, type TermLike } from './primitives.js';
+import { FEEDBACK_KEY, checkFeedbackLayer, checkIdentity, createFeedback, feedbackInitJson, feedbackOf, validateFeedbackInit, type FeedbackInit } from './feedback.js';
+import { kernelGradient, linearNoBias, linearOutput, resolveTerm, weightUses, type FeedbackTerm, type TermContext, type TermLike } from './primitives.js';
 
 /** Where the terms' `x` and `r` come from. */
 export type FeedbackInputs =
   | 'data'
-  /** Mirror mode (weight mirror): `x ~ N(0, noise²)`, `r = x·kernel`, a fresh draw every step. */
+  /**
+   * Mirror mode (weight mirror): `x ~ N(0, noise²)` shaped like the kernel's input, `r` = the kernel's linear map
+   * of it (no bias), a fresh draw every step from the layer's stream `rule/<id>/layer<l>`.
+   */
   | { noise: number; batchSize?: number };
 
 /** B's optimizer: a core spec (`sgd({ lr: 10 })`) or its JSON form (`{ name: 'sgd', lr: 10 }`). */
@@ -36,7 +38,7 @@ export interface LearnedFeedbackOptions {
   terms: readonly TermLike[];
   /** B's own optimizer (never the forward one). Default `sgd({ lr: 10 })`: `η_B · 2e-3 = 0.02` per step. */
   feedbackOptimizer?: FeedbackOptimizerLike;
-  /** How B starts (default Glorot uniform from the `feedback` stream; `'kernel'` starts at backprop). */
+  /** How B starts (default Glorot uniform from the layer's stream `rule/<id>/layer<l>`; `'kernel'` starts at backprop). */
   feedbackInit?: FeedbackInit;
   /** `'data'` (default) or mirror mode `{ noise: σ, batchSize? }`. */
   feedbackInputs?: FeedbackInputs;
@@ -52,9 +54,6 @@ export interface LearnedFeedbackOptions {
 
 /** The default B optimizer of the generic rule: `η_B = 10` makes `η_B · 2e-3` (the papers' decay) 0.02 per step. */
 export const DEFAULT_FEEDBACK_OPTIMIZER: OptimizerConfig = { name: 'sgd', lr: 10 };
-export const MIRROR_STREAM = 'learned-feedback/mirror';
-/** Prefix of B's optimizer slots in a layer's state (`layer<l>/feedbackOptimizer/<slot>/B`). */
-export const FEEDBACK_OPTIMIZER_PREFIX = 'feedbackOptimizer/';
 
 function optimizerJson(spec: OptimizerSpec): JsonValue {
   return { name: spec.name, ...(spec.config as Record<string, JsonValue>) };
@@ -76,13 +75,6 @@ function validateInputs(like: FeedbackInputs | undefined, where: string): Feedba
   return { noise: like.noise, ...(like.batchSize !== undefined ? { batchSize: like.batchSize } : {}) };
 }
 
-/** One layer's learned feedback: B and its own optimizer (whose slots live in the layer's state). */
-interface LayerFeedback {
-  readonly index: number;
-  readonly B: Variable;
-  readonly optimizer: Optimizer;
-}
-
 /** Term context whose x, r are computed only when a term reads them. */
 class LazyTermContext implements TermContext {
   private x?: Tensor;
@@ -90,7 +82,7 @@ class LazyTermContext implements TermContext {
   constructor(
     readonly layer: Layer,
     readonly B: Tensor,
-    readonly batchSize: number,
+    readonly samples: number,
     private readonly makeInput: () => Tensor,
     private readonly makeLinearOutput: (input: Tensor) => Tensor,
   ) {}
@@ -142,30 +134,14 @@ export function combinedGradient(terms: readonly FeedbackTerm[], coefs: readonly
   return sum(parts);
 }
 
-/** Create B's optimizer and its slots now, so `state()` lists them from the start and a checkpoint loads into them. */
-function primedOptimizer(spec: OptimizerSpec, like: Tensor): Optimizer {
-  const optimizer = spec.create();
-  const meta = optimizer.getMeta();
-  const scratch = tf.tidy(() => tf.variable(tf.zerosLike(like), false, undefined, 'float32'));
-  tf.tidy(() => {
-    optimizer.apply({ [FEEDBACK_KEY]: scratch }, { [FEEDBACK_KEY]: tf.zerosLike(like) });
-  });
-  scratch.dispose();
-  optimizer.setMeta(meta);
-  return optimizer;
-}
+/** Name of B's optimizer in a layer's state (its slots are `layer<l>/optimizers/feedback/<slot>/B`). */
+const FEEDBACK_OPTIMIZER = 'feedback';
 
-/** The layer-wise spec behind `learnedFeedback` (for `perLayer` compositions). */
-export function learnedFeedbackSpec(options: LearnedFeedbackOptions): LayerwiseRuleSpec {
-  return buildSpec(options).spec;
-}
-
-interface BuiltSpec {
-  spec: LayerwiseRuleSpec;
-  records: WeakMap<VariableMap, LayerFeedback>;
-}
-
-function buildSpec(options: LearnedFeedbackOptions): BuiltSpec {
+/**
+ * The layer rule behind `learnedFeedback`: B is layer state (`B`, learned), trained by its own optimizer
+ * (`feedback`), drawn from the layer's random stream. `learnedFeedback(options).layerRule` is the same value.
+ */
+export function learnedFeedbackRule(options: LearnedFeedbackOptions): LayerRule {
   if (!options || typeof options !== 'object') throw new OptionError('learnedFeedback: options must be an object with terms');
   const { id, name } = checkIdentity(options, 'lf', 'learned feedback');
   const where = `${id}`;
@@ -183,76 +159,66 @@ function buildSpec(options: LearnedFeedbackOptions): BuiltSpec {
     feedbackInputs: inputs as JsonValue,
     ...(samples !== undefined ? { feedbackSamples: samples } : {}),
   };
-  const records = new WeakMap<VariableMap, LayerFeedback>();
 
-  const update = (ctx: LayerStepContext, rec: LayerFeedback) => {
-    const time = { step: ctx.step, epoch: ctx.epoch };
-    const coefs = terms.map((t) => t.coefficient.at(time));
-    // every coefficient zero: B stays exactly as it is (feedback alignment), no optimizer step
-    if (coefs.every((c) => c === 0)) return;
+  /** What the terms read at this layer: the kernel's input x and its linear output r (data), or noise (mirror). */
+  const termContext = (ctx: LayerStepContext, B: Tensor): TermContext => {
     const { layer, layerTrace } = ctx;
-    const bias = layer.params.bias;
-    let termCtx: TermContext;
+    // a convolution's weights see every output position: per-pair means keep each term's scale (and WM's fixed point) kind-independent
+    const uses = weightUses(layer);
     if (inputs === 'data') {
       const n = layerTrace.input.shape[0];
       const m = samples === undefined ? n : Math.min(n, samples);
       const head = (t: Tensor) => (m === n ? t : tf.slice(t, 0, m));
-      termCtx = new LazyTermContext(
-        layer,
-        rec.B,
-        m,
-        () => head(layerTrace.input),
-        () => {
-          const pre = head(layerTrace.pre);
-          return bias ? tf.sub(pre, bias) : pre;
-        },
-      );
-    } else {
-      const n = inputs.batchSize ?? layerTrace.input.shape[0];
-      termCtx = new LazyTermContext(
-        layer,
-        rec.B,
-        n,
-        () => normalTensor(ctx.random.stream(MIRROR_STREAM), [n, ...layer.inputShape], inputs.noise),
-        (x) => linearNoBias(layer, x, layer.params[layer.kernelName]),
-      );
+      return new LazyTermContext(layer, B, m * uses, () => head(layerTrace.input), (x) => linearOutput(layer, x, head(layerTrace.pre)));
     }
-    const grad = combinedGradient(terms, coefs, termCtx);
-    if (grad) rec.optimizer.apply({ [FEEDBACK_KEY]: rec.B }, { [FEEDBACK_KEY]: grad });
+    const n = inputs.batchSize ?? layerTrace.input.shape[0];
+    return new LazyTermContext(
+      layer,
+      B,
+      n * uses,
+      () => normalTensor(ctx.random, [n, ...layer.inputShape], inputs.noise),
+      (x) => linearNoBias(layer, x, layer.params[layer.kernelName]),
+    );
   };
 
-  const spec: LayerwiseRuleSpec = {
+  const update = (ctx: LayerStepContext, B: Variable, optimizer: Optimizer) => {
+    const time = { step: ctx.step, epoch: ctx.epoch };
+    const coefs = terms.map((t) => t.coefficient.at(time));
+    // every coefficient zero: B stays exactly as it is (feedback alignment), no optimizer step
+    if (coefs.every((c) => c === 0)) return;
+    const grad = combinedGradient(terms, coefs, termContext(ctx, B));
+    if (grad) optimizer.apply({ [FEEDBACK_KEY]: B }, { [FEEDBACK_KEY]: grad });
+  };
+
+  return {
     id,
     name,
     options: json,
     usesSignal: true,
-    checkLayer: (layer, index) => checkFeedbackLayer(id, layer, index),
-    init(layer, index, _network, random) {
-      const B = createFeedback(layer, index, random, init);
+    graphs: 'any',
+    check: (ctx) => checkFeedbackLayer(id, ctx),
+    init(ctx) {
+      const B = createFeedback(id, ctx, init);
       if (!B) return {};
-      const optimizer = primedOptimizer(optimizerSpec, B);
-      const state: VariableMap = { [FEEDBACK_KEY]: B };
-      for (const [k, v] of Object.entries(optimizer.slots())) state[`${FEEDBACK_OPTIMIZER_PREFIX}${k}`] = v;
-      const rec = { index, B, optimizer };
-      records.set(state, rec);
-      return state;
+      return {
+        tensors: { [FEEDBACK_KEY]: B },
+        learned: [FEEDBACK_KEY],
+        optimizers: { [FEEDBACK_OPTIMIZER]: { spec: optimizerSpec, over: [FEEDBACK_KEY] } },
+      };
     },
-    // Adam's bias correction and lr schedules count B's steps: a resumed run needs the count
-    getLayerMeta: (state) => records.get(state)?.optimizer.getMeta() ?? null,
-    setLayerMeta: (state, meta) => records.get(state)?.optimizer.setMeta(meta),
-    stepLayer(ctx) {
+    step(ctx) {
       const { layer, layerTrace } = ctx;
       const delta = deltaFromSignal(ctx);
       const grads = layer.paramGrads(layerTrace.input, delta);
-      const rec = records.get(ctx.state);
-      if (ctx.needBelow && !rec) throw new RuleSupportError(`${id}: layer ${ctx.index} has no feedback weights`);
+      const B = ctx.state.tensors[FEEDBACK_KEY];
+      if (ctx.needBelow && !B) throw new RuleSupportError(`${id}: layer ${ctx.index} (${layer.name}) has no feedback weights`);
       // the signal below uses B before its own update: B and W then move from the same state (simultaneous steps)
-      const below = ctx.needBelow && rec ? { gradOutput: layer.backwardInput(delta, rec.B) } : undefined;
-      if (rec) update(ctx, rec);
+      const below = ctx.needBelow ? { gradOutput: layer.backwardInput(delta, B) } : undefined;
+      if (B) update(ctx, B, ctx.state.optimizers[FEEDBACK_OPTIMIZER]);
       return { delta, grads, below };
     },
+    feedbackWeights: feedbackOf,
   };
-  return { spec, records };
 }
 
 /**
@@ -262,6 +228,5 @@ function buildSpec(options: LearnedFeedbackOptions): BuiltSpec {
  * @example learnedFeedback({ terms: [amp(1e-3), decay(2e-3)], feedbackOptimizer: sgd({ lr: 10 }) })
  */
 export function learnedFeedback(options: LearnedFeedbackOptions): Rule {
-  // B's optimizer slots live in the layer state and its step counter in the layer meta: core's binding saves both
-  return layerwise(buildSpec(options).spec);
+  return layerwise(learnedFeedbackRule(options));
 }

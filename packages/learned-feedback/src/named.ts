@@ -12,7 +12,7 @@ export interface NamedRuleOptions {
   feedbackSamples?: number;
   /** B's optimizer (default: the tuned one of the rule, see the README). */
   feedbackOptimizer?: FeedbackOptimizerLike;
-  /** How B starts (default Glorot uniform from the run's `feedback` stream). */
+  /** How B starts (default Glorot uniform from the layer's stream `rule/<id>/layer<l>`). */
   feedbackInit?: FeedbackInit;
 }
 
@@ -103,7 +103,7 @@ export function weightMirror(options: WeightMirrorOptions = {}): Rule {
       sigma = Math.sqrt(ratio);
     }
     checkNumber('weightMirror mirror.sigma', sigma, { min: 0 });
-    const batchSize = mirror.batchSize ?? d.mirrorBatchSize;
+    const batchSize = mirror.batchSize ?? d.mirror.batchSize;
     feedbackInputs = { noise: sigma, ...(batchSize !== undefined ? { batchSize } : {}) };
   }
   return learnedFeedback({

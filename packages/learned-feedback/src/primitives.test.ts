@@ -4,9 +4,12 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   OptionError,
+  batchNorm,
   conv2d,
   dense,
+  flatten,
   locallyConnected2d,
+  maxPool2d,
   randomStream,
   resolveBackend,
   sequential,
@@ -18,11 +21,14 @@ import {
   coefficient,
   combinedGradient,
   decay,
+  linearNoBias,
+  linearOutput,
   nullTerm,
   primitive,
   resolveTerm,
   self,
   sparse,
+  weightUses,
   type FeedbackTerm,
   type TermContext,
 } from './index.js';
@@ -49,7 +55,7 @@ function fixture() {
   const kernel = layer.params.kernel;
   // r = a − b = X·kernel, the linear output
   const R = tf.matMul(X, kernel);
-  const ctx = (b: Tensor): TermContext => ({ layer, B: b, kernel, input: X, linearOutput: R, batchSize: N });
+  const ctx = (b: Tensor): TermContext => ({ layer, B: b, kernel, input: X, linearOutput: R, samples: N });
   return { net, layer, X, B, kernel, R, ctx };
 }
 
@@ -142,7 +148,7 @@ describe('primitives on convolution and locally connected layers (through the La
     const kernel = layer.params.kernel;
     const B = tf.tensor(s.normalArray(kernel.size, 0, 0.3), kernel.shape);
     const R = tf.sub(layer.linear(X), layer.params.bias);
-    const ctx = (b: Tensor): TermContext => ({ layer, B: b, kernel, input: X, linearOutput: R, batchSize: 5 });
+    const ctx = (b: Tensor): TermContext => ({ layer, B: b, kernel, input: X, linearOutput: R, samples: 5 * weightUses(layer) });
     return { net, layer, B, ctx, s };
   }
 
@@ -187,6 +193,50 @@ describe('primitives on convolution and locally connected layers (through the La
       check(combinedGradient(ts, cs, ctx(B))!, (b) => tf.addN(ts.map((t, i) => tf.mul(cs[i], t.value(ctx(b))))), ts.map((t) => t.primitive).join('+'));
     }
     net.dispose();
+  });
+});
+
+describe('what the terms read: the kernel, before the block', () => {
+  // kernels followed by pooling and batch norm, as in graphs: x is the kernel's input, r its output without bias
+  const net = () =>
+    sequential({
+      inputShape: [9, 9, 2],
+      layers: [
+        conv2d({ filters: 3, kernelSize: 3, padding: 'valid', activation: 'relu' }),
+        maxPool2d(2),
+        locallyConnected2d({ filters: 4, kernelSize: 2, activation: 'tanh' }),
+        batchNorm(),
+        flatten(),
+        dense({ units: 5 }),
+        batchNorm(),
+      ],
+      seed: 8,
+    });
+
+  it('linearOutput(x, a) = the kernel’s linear map of x without bias, on dense, conv2d and locally connected kernels', () => {
+    const network = net();
+    const x = tf.tensor(randomStream(2, 'x').normalArray(4 * 9 * 9 * 2), [4, 9, 9, 2]);
+    tf.tidy(() => {
+      // non-zero biases: r must drop them
+      for (const layer of network.layers) layer.params.bias.assign(tf.fill(layer.params.bias.shape, 0.3));
+      const trace = network.forward(x, { training: true });
+      network.layers.forEach((layer, l) => {
+        const { input, pre } = trace.layers[l];
+        const r = linearOutput(layer, input, pre);
+        expect(r.shape).toEqual(pre.shape);
+        expect(relError(r, linearNoBias(layer, input, layer.params.kernel)), layer.kind).toBeLessThan(1e-6);
+        expect(relError(r, pre), layer.kind).toBeGreaterThan(0.01);
+      });
+    });
+    x.dispose();
+    network.dispose();
+  });
+
+  it('weightUses: each weight is applied once per sample by dense and locally connected kernels, at every position by a convolution', () => {
+    const network = net();
+    // conv 9×9 → 7×7 (valid), LC, dense
+    expect(network.layers.map(weightUses)).toEqual([49, 1, 1]);
+    network.dispose();
   });
 });
 

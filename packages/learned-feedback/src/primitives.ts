@@ -12,12 +12,16 @@ export interface TermContext {
   readonly B: Tensor;
   /** The layer's forward kernel (read only by the non-local Self term). */
   readonly kernel: Tensor;
-  /** `x = h_{l-1}`, `[N, ...inputShape]` (data, or noise in mirror mode). */
+  /** `x`, the kernel's input `h_{l-1}`, `[N, ...inputShape]` (data, or noise in mirror mode). */
   readonly input: Tensor;
-  /** `r = a_l − b_l`, the linear output without bias, `[N, ...outputShape]`. */
+  /** `r`, the kernel's linear output without bias (`a_l − b_l`), `[N, ...outputShape]`: before the layer's block. */
   readonly linearOutput: Tensor;
-  /** N. */
-  readonly batchSize: number;
+  /**
+   * How many input–output pairs the sums run over, the `N` of the table: the batch size times how often the kernel
+   * applies each weight to one sample (`weightUses`: 1 for dense and locally connected kernels, every output
+   * position for a convolution), so the regularizers are per-pair means on every kernel kind.
+   */
+  readonly samples: number;
 }
 
 export type PrimitiveName = 'decay' | 'amp' | 'null' | 'sparse' | 'self';
@@ -61,6 +65,30 @@ export function linearNoBias(layer: Layer, x: Tensor, kernel: Tensor): Tensor {
   return layer.linear(x, bias ? { [layer.kernelName]: kernel, bias: tf.zerosLike(bias) } : { [layer.kernelName]: kernel });
 }
 
+/**
+ * How often the kernel applies each of its weights to one sample: `outputs × fanIn / kernel size`, i.e. 1 for dense
+ * and locally connected kernels and `outH·outW` for a convolution (its weights are shared across positions).
+ */
+export function weightUses(layer: Layer): number {
+  const kernel = layer.params[layer.kernelName];
+  const outputs = layer.outputShape.reduce((a, b) => a * b, 1);
+  return Math.max(1, Math.round((outputs * layer.fan.fanIn) / kernel.size));
+}
+
+/** Kernel kinds whose linear map adds the bias by broadcasting (`a = L(x; kernel) + bias`). */
+const BROADCAST_BIAS = new Set(['dense', 'conv2d', 'locallyConnected2d']);
+
+/**
+ * `r = a − b`, the kernel's linear output without bias, from the kernel output `pre` it produced on `x`: a
+ * subtraction for core's kernels, the linear map again (bias zeroed) for a kernel whose bias enters otherwise.
+ */
+export function linearOutput(layer: Layer, x: Tensor, pre: Tensor): Tensor {
+  const bias = layer.params.bias;
+  if (!bias) return pre;
+  if (BROADCAST_BIAS.has(layer.kind)) return tf.sub(pre, bias);
+  return linearNoBias(layer, x, layer.params[layer.kernelName]);
+}
+
 /** `Σ_n x_n ⊗ m_n`: the kernel gradient of `Σ m ⊙ linear(x)` (explicit transpose: fast on wasm). */
 export function kernelGradient(layer: Layer, x: Tensor, m: Tensor): Tensor {
   if (isDense(layer)) return tf.matMul(tf.transpose(flat(layer, x)), m);
@@ -83,33 +111,33 @@ const bodies: Record<PrimitiveName, Body> = {
   amp: {
     local: true,
     uses: ['input', 'linearOutput'],
-    value: ({ layer, B, input, linearOutput, batchSize }) =>
-      tf.div(tf.neg(tf.sum(tf.mul(linearNoBias(layer, input, B), linearOutput))), batchSize),
-    grad: ({ layer, input, linearOutput, batchSize }, scale = 1) => tf.mul(kernelGradient(layer, input, linearOutput), -scale / batchSize),
-    outputFactor: ({ linearOutput, batchSize }, scale) => tf.mul(linearOutput, -scale / batchSize),
-    inputFactor: ({ input, batchSize }, scale) => tf.mul(input, -scale / batchSize),
-    inputFactorTransposed: ({ layer, input, batchSize }, scale) => tf.mul(tf.transpose(flat(layer, input)), -scale / batchSize),
+    value: ({ layer, B, input, linearOutput, samples }) =>
+      tf.div(tf.neg(tf.sum(tf.mul(linearNoBias(layer, input, B), linearOutput))), samples),
+    grad: ({ layer, input, linearOutput, samples }, scale = 1) => tf.mul(kernelGradient(layer, input, linearOutput), -scale / samples),
+    outputFactor: ({ linearOutput, samples }, scale) => tf.mul(linearOutput, -scale / samples),
+    inputFactor: ({ input, samples }, scale) => tf.mul(input, -scale / samples),
+    inputFactorTransposed: ({ layer, input, samples }, scale) => tf.mul(tf.transpose(flat(layer, input)), -scale / samples),
   },
   // R = (1/2N) Σ ‖B r‖²: B r is what B sends down when the layer's own output is the error
   null: {
     local: true,
     uses: ['linearOutput'],
-    value: ({ layer, B, linearOutput, batchSize }) =>
-      tf.div(tf.mul(0.5, tf.sum(tf.square(layer.backwardInput(linearOutput, B)))), batchSize),
-    grad: ({ layer, B, linearOutput, batchSize }, scale = 1) =>
-      tf.mul(kernelGradient(layer, layer.backwardInput(linearOutput, B), linearOutput), scale / batchSize),
-    inputFactor: ({ layer, B, linearOutput, batchSize }, scale) => tf.mul(layer.backwardInput(linearOutput, B), scale / batchSize),
+    value: ({ layer, B, linearOutput, samples }) =>
+      tf.div(tf.mul(0.5, tf.sum(tf.square(layer.backwardInput(linearOutput, B)))), samples),
+    grad: ({ layer, B, linearOutput, samples }, scale = 1) =>
+      tf.mul(kernelGradient(layer, layer.backwardInput(linearOutput, B), linearOutput), scale / samples),
+    inputFactor: ({ layer, B, linearOutput, samples }, scale) => tf.mul(layer.backwardInput(linearOutput, B), scale / samples),
     // (R Bᵀ)ᵀ = B Rᵀ: transposing R (N × n_out) is cheaper than transposing B
-    inputFactorTransposed: ({ B, linearOutput, batchSize }, scale) =>
-      tf.mul(tf.matMul(B, tf.transpose(linearOutput)), scale / batchSize),
+    inputFactorTransposed: ({ B, linearOutput, samples }, scale) =>
+      tf.mul(tf.matMul(B, tf.transpose(linearOutput)), scale / samples),
   },
   // R = (1/2N) Σ ‖Bᵀ x‖²: the input pushed through B
   sparse: {
     local: false,
     uses: ['input'],
-    value: ({ layer, B, input, batchSize }) => tf.div(tf.mul(0.5, tf.sum(tf.square(linearNoBias(layer, input, B)))), batchSize),
-    grad: ({ layer, B, input, batchSize }, scale = 1) => tf.mul(kernelGradient(layer, input, linearNoBias(layer, input, B)), scale / batchSize),
-    outputFactor: ({ layer, B, input, batchSize }, scale) => tf.mul(linearNoBias(layer, input, B), scale / batchSize),
+    value: ({ layer, B, input, samples }) => tf.div(tf.mul(0.5, tf.sum(tf.square(linearNoBias(layer, input, B)))), samples),
+    grad: ({ layer, B, input, samples }, scale = 1) => tf.mul(kernelGradient(layer, input, linearNoBias(layer, input, B)), scale / samples),
+    outputFactor: ({ layer, B, input, samples }, scale) => tf.mul(linearNoBias(layer, input, B), scale / samples),
   },
   // R = −tr(B W) = −Σ B ⊙ kernel
   self: {

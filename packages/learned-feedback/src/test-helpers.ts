@@ -1,6 +1,23 @@
 /** Small fixtures shared by this package's tests (not exported from the package). */
 import * as tf from '@tensorflow/tfjs-core';
-import { dense, randomSource, randomStream, sequential, type Network, type RandomSource, type TrainData } from '@bioprop/core';
+import {
+  KernelModuleBase,
+  dense,
+  kernelLayerSpec,
+  preset,
+  randomSource,
+  randomStream,
+  sequential,
+  type KernelModule,
+  type LayerSpec,
+  type ModuleConfig,
+  type Network,
+  type RandomSource,
+  type Tensor,
+  type TensorMap,
+  type TrainData,
+  type VariableMap,
+} from '@bioprop/core';
 
 /** A classification task from a random linear teacher: x ~ N(0, I), label = argmax(x·T). */
 export function teacherTask(seed: number, count: number, inputs: number, classes: number): TrainData {
@@ -51,3 +68,51 @@ export function relNorm(a: tf.Tensor, b: tf.Tensor): number {
 }
 
 export const copy = (t: tf.Tensor): Float32Array => Float32Array.from(t.dataSync() as Float32Array);
+
+/** An elementwise gain posing as a kernel module: it has no `kernel` param for B to stand in for. */
+class GainKernel extends KernelModuleBase implements KernelModule {
+  readonly kind = 'gain';
+  readonly kernelName = 'kernel';
+  readonly fan = { fanIn: 1, fanOut: 1 };
+  readonly inputShapes: readonly (readonly number[])[];
+  readonly params: VariableMap;
+
+  constructor(
+    readonly name: string,
+    readonly outputShape: readonly number[],
+  ) {
+    super();
+    this.inputShapes = [outputShape];
+    this.params = { gain: tf.tidy(() => tf.variable(tf.ones([...outputShape]))) };
+  }
+  linear(x: Tensor, params?: TensorMap): Tensor {
+    return tf.mul(x, params?.gain ?? this.params.gain);
+  }
+  backwardInput(delta: Tensor): Tensor {
+    return tf.mul(delta, this.params.gain);
+  }
+  paramGrads(x: Tensor, delta: Tensor): TensorMap {
+    return { gain: tf.sum(tf.mul(x, delta), 0) };
+  }
+  config(): ModuleConfig {
+    return { kind: 'gain', name: this.name };
+  }
+}
+
+const gain = (): LayerSpec => kernelLayerSpec('gain', {}, { activation: 'tanh' }, (ctx) => new GainKernel(ctx.name, ctx.inputShape));
+
+/** A network whose second layer (`gain_1`) has no kernel: nothing for B to stand in for. */
+export function kernellessNetwork(): Network {
+  return sequential({ inputShape: [20], layers: [dense({ units: 16, activation: 'tanh' }), gain(), dense({ units: 5 })], seed: 1 });
+}
+
+/** What the rules of this package say about `kernellessNetwork`. */
+export const KERNELLESS_MATCH = /layer 1 \(gain_1, gain\) has no kernel "kernel"/;
+
+/** A preset network built from a seed (for the conformance suite). */
+export function presetNetwork(name: string, inputShape: number[], classes: number): (seed: number) => Network {
+  return (seed) => {
+    const built = preset(name).build({ inputShape, classes });
+    return sequential({ inputShape: built.inputShape, layers: built.layers, seed });
+  };
+}
