@@ -151,9 +151,22 @@ describe('backprop on graphs equals tf.grads (cpu backend)', () => {
 });
 
 describe('the teaching pass on wasm', () => {
-  it('gives cpu\'s gradients on resnet20-tiny and lenet5 (within float rounding)', async () => {
-    for (const name of ['resnet20-tiny', 'lenet5']) {
-      const { inputShape, layers } = preset(name).build({ inputShape: name === 'lenet5' ? [28, 28, 1] : [8, 8, 2], classes: 4 });
+  it('gives cpu\'s gradients on resnet20-tiny, lenet5 and max pooling after tanh and batch norm (negative windows)', async () => {
+    const negativePools = {
+      inputShape: [6, 6, 2],
+      layers: [
+        conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh' }),
+        maxPool2d(2),
+        // no bias before batch norm: its gradient is exactly zero
+        conv2d({ filters: 3, kernelSize: 2, useBias: false }),
+        batchNorm(),
+        maxPool2d({ poolSize: 2, strides: 1 }),
+        dense({ units: 4 }),
+      ],
+    };
+    for (const name of ['resnet20-tiny', 'lenet5', 'negative windows']) {
+      const { inputShape, layers } =
+        name === 'negative windows' ? negativePools : preset(name).build({ inputShape: name === 'lenet5' ? [28, 28, 1] : [8, 8, 2], classes: 4 });
       const run = async (backend: string) => {
         await tf.setBackend(backend);
         const net = sequential({ inputShape, layers, seed: 7 });

@@ -55,11 +55,16 @@ class Pool2d extends StatelessModule implements Module {
     const dy = tf.reshape(grad, trace.output.shape);
     const attrs = { filterSize: this.poolSize, strides: this.strides, pad: this.padding };
     // the backends' own gradient kernels: max pooling routes each window's gradient to its (first) maximum
-    const dx =
-      this.kind === 'maxPool2d'
-        ? tf.engine().runKernel<Tensor>('MaxPoolGrad', { dy, input: x, output: trace.output }, attrs as never)
-        : tf.engine().runKernel<Tensor>('AvgPoolGrad', { dy, input: x }, attrs as never);
-    return { inputs: [dx] };
+    if (this.kind === 'avgPool2d') return { inputs: [tf.engine().runKernel<Tensor>('AvgPoolGrad', { dy, input: x }, attrs as never)] };
+    let input: Tensor = x;
+    let output = trace.output;
+    if (tf.getBackend() === 'wasm') {
+      // wasm's MaxPoolGrad (4.22) routes an all-negative window to its first element: shift every value above zero
+      const shift = tf.sub(1, tf.min(x));
+      input = tf.add(x, shift);
+      output = tf.add(output, shift);
+    }
+    return { inputs: [tf.engine().runKernel<Tensor>('MaxPoolGrad', { dy, input, output }, attrs as never)] };
   }
 
   config(): ModuleConfig {
