@@ -9,6 +9,7 @@ export const lraDiffEntry: RuleEntry = {
   name: 'local representation alignment (diff)',
   summary: 'Per-layer targets from chain-rule corrections through Wᵀ, Cauchy losses, norm-constrained updates (Ororbia et al. 2018).',
   supports: ['dense', 'conv2d', 'locallyConnected2d'],
+  graphs: 'chain',
   defaults: lraDiffDefaults,
   create: (options = {}) => lraDiff({ ...lraDiffDefaults.ruleOptions, ...options } as LraOptions),
 };
@@ -19,6 +20,7 @@ export const lraFdbkEntry: RuleEntry = {
   name: 'local representation alignment (fdbk)',
   summary: 'Per-layer targets from corrections through fixed random matrices E, Cauchy losses, norm-constrained updates; trains from zero init (Ororbia et al. 2018).',
   supports: ['dense', 'conv2d', 'locallyConnected2d'],
+  graphs: 'chain',
   defaults: lraFdbkDefaults,
   create: (options = {}) => lraFdbk({ ...lraFdbkDefaults.ruleOptions, ...options } as LraFdbkOptions),
 };

@@ -1,5 +1,5 @@
-export { lraDiff, lraFdbk, feedbackKey } from './rule.js';
-export { lraLayerwiseSpec, FEEDBACK_STREAM } from './layerwise.js';
+export { lraDiff, lraFdbk, lraLoopRule, feedbackKey } from './rule.js';
+export { lraLayerRule } from './layer-rule.js';
 export { computeLra, type LraComputation } from './algorithm.js';
 export {
   resolveLraOptions,

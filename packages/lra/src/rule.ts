@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   assignRuleState,
+  layerStream,
+  layerwise,
   RuleSupportError,
   type BoundRule,
   type JsonValue,
@@ -14,28 +16,30 @@ import {
   type Variable,
   type VariableMap,
 } from '@bioprop/core';
-import { computeLra } from './algorithm.js';
+import { computeLra, drawFeedback } from './algorithm.js';
 import { lraDiffDefaults, lraFdbkDefaults } from './defaults.js';
-import { FEEDBACK_STREAM, lraLayerwiseSpec } from './layerwise.js';
+import { checkLraLayer, FEEDBACK, lraLayerRule } from './layer-rule.js';
 import { optionsJson, resolveLraOptions, type LraFdbkOptions, type LraOptions, type ResolvedLraOptions } from './options.js';
 
+/** The state key of layer l's feedback matrix `E_l` (the same with K = 1 and K > 1, so checkpoints carry over). */
+export const feedbackKey = (l: number): string => `layer${l}/${FEEDBACK}`;
 
-/** The state key of layer l's feedback matrix `E_l`. */
-export const feedbackKey = (l: number): string => `layer${l}/feedback`;
+const ruleName = (o: ResolvedLraOptions) => `local representation alignment (${o.correction})`;
 
-function checkNetwork(id: string, network: Network): void {
-  network.layers.forEach((layer, l) => {
-    const kernel = layer.params[layer.kernelName];
-    if (!kernel) {
-      throw new RuleSupportError(`${id}: layer ${l} (${layer.name}, ${layer.kind}) has no "${layer.kernelName}" parameter to train`);
-    }
-    if (typeof layer.backwardInput !== 'function' || typeof layer.paramGrads !== 'function') {
-      throw new RuleSupportError(`${id}: layer ${l} (${layer.name}, ${layer.kind}) lacks backwardInput/paramGrads`);
-    }
-  });
+/** Refuse networks that are not chains of blocks (naming the module), and layers without a kernel. */
+function checkChain(id: string, network: Network): void {
+  const at = network.chainBreak();
+  if (at) {
+    throw new RuleSupportError(
+      `rule "${id}" trains chains of blocks only (its signals are targets, which cannot be split between branches), ` +
+        `but module ${at.name} (${at.kind}) joins or forks branches: use an error-propagating rule (bp, fa, sa, …) or dfa on this network`,
+    );
+  }
+  network.layers.forEach((layer, l) => checkLraLayer(id, network, layer, l));
 }
 
-class LraBoundRule implements BoundRule {
+/** LRA with the K loop (K > 1): every pass runs over the whole chain, so it is a whole-network rule. */
+class LraLoopBoundRule implements BoundRule {
   constructor(
     readonly rule: Rule,
     private readonly options: ResolvedLraOptions,
@@ -45,14 +49,14 @@ class LraBoundRule implements BoundRule {
 
   step(ctx: StepContext): StepResult {
     const track = this.options.metrics ? 'last' : 'none';
-    const r = computeLra(ctx, this.options.correction === 'fdbk' ? this.feedback : null, this.options, track);
-    if (!this.options.metrics) return { grads: r.grads, signals: r.deltas };
+    const r = computeLra(ctx, this.feedback, this.options, track);
+    if (!this.options.metrics) return { grads: r.grads, signals: r.deltas, moduleGrads: r.moduleGrads };
     const metrics: Record<string, Tensor> = {};
     r.localLoss[r.localLoss.length - 1].forEach((v, l) => {
       metrics[`layer${l}/localLoss`] = v;
       metrics[`layer${l}/updateNorm`] = r.rawNorms[l]!;
     });
-    return { grads: r.grads, signals: r.deltas, metrics };
+    return { grads: r.grads, signals: r.deltas, moduleGrads: r.moduleGrads, metrics };
   }
 
   state(): VariableMap {
@@ -63,6 +67,15 @@ class LraBoundRule implements BoundRule {
     return out;
   }
 
+  learned(): string[] {
+    // E_l is fixed: update noise has nothing of LRA's to perturb
+    return [];
+  }
+
+  feedbackWeights(l: number): Tensor | null {
+    return this.feedback[l] ?? null;
+  }
+
   loadState(state: TensorMap): void {
     assignRuleState(this.rule.id, this.state(), state);
   }
@@ -71,39 +84,42 @@ class LraBoundRule implements BoundRule {
     return null;
   }
 
-  setMeta(): void {}
+  setMeta(meta: JsonValue): void {
+    if (meta !== null) throw new RuleSupportError(`rule "${this.rule.id}" keeps no meta; the checkpoint holds ${JSON.stringify(meta).slice(0, 80)}`);
+  }
 
   dispose(): void {
     for (const v of this.feedback) v?.dispose();
   }
 }
 
-function makeRule(options: ResolvedLraOptions): Rule {
+/**
+ * The whole-network LRA rule, with the K loop. `lraDiff`/`lraFdbk` use it for K > 1; with K = 1 it computes what
+ * the layer rule does (tested), which is what they use there.
+ */
+export function lraLoopRule(options: ResolvedLraOptions): Rule {
   const id = `lra-${options.correction}`;
   const rule: Rule = {
     id,
-    name: options.correction === 'diff' ? 'local representation alignment (diff)' : 'local representation alignment (fdbk)',
+    name: ruleName(options),
     options: optionsJson(options),
-    // with K = 1 LRA is layer-wise: perLayer can mix it with other rules
-    layerwise: options.k === 1 ? lraLayerwiseSpec(options) : undefined,
-    check: (network) => checkNetwork(id, network),
+    check: (network) => checkChain(id, network),
     bind(network: Network, random: RandomSource): BoundRule {
-      checkNetwork(id, network);
-      let feedback: (Variable | null)[] = network.layers.map(() => null);
-      if (options.correction === 'fdbk') {
-        const stream = random.stream(FEEDBACK_STREAM);
-        // E_l stands in for W_lᵀ: shaped like the kernel, so `backwardInput(·, E_l)` computes E_l·(·)
-        feedback = network.layers.map((layer, l) => {
-          if (l === 0) return null;
-          const shape = layer.params[layer.kernelName].shape;
-          const size = shape.reduce((a, b) => a * b, 1);
-          return tf.tidy(() => tf.variable(tf.tensor(stream.normalArray(size, 0, options.feedbackStd), shape), false, undefined, 'float32'));
-        });
-      }
-      return new LraBoundRule(rule, options, feedback);
+      checkChain(id, network);
+      const feedback: (Variable | null)[] = network.layers.map((layer, l) => {
+        if (options.correction !== 'fdbk' || l === 0) return null;
+        // the layer rule's stream and draw, so K = 1 and K > 1 start from the same E_l
+        return tf.tidy(() => tf.variable(drawFeedback(layer, layerStream(random, id, l), options.feedbackStd), false, undefined, 'float32'));
+      });
+      return new LraLoopBoundRule(rule, options, feedback);
     },
   };
   return rule;
+}
+
+/** K = 1 is layer-wise (so `perLayer` can mix it); K > 1 runs the loop over the whole chain. */
+function makeRule(options: ResolvedLraOptions): Rule {
+  return options.k === 1 ? layerwise(lraLayerRule(options)) : lraLoopRule(options);
 }
 
 /**
@@ -115,8 +131,8 @@ export function lraDiff(options: LraOptions = {}): Rule {
 }
 
 /**
- * LRA-fdbk: LRA with `W_lᵀ` replaced by a fixed random Gaussian `E_l` (state, drawn from the run's
- * `lra-feedback` stream) and one derivative kept (`derivative: 'above' | 'below'`).
+ * LRA-fdbk: LRA with `W_lᵀ` replaced by a fixed random Gaussian `E_l` (rule state, drawn from the layer's stream
+ * `rule/lra-fdbk/layer<l>`) and one derivative kept (`derivative: 'above' | 'below'`).
  */
 export function lraFdbk(options: LraFdbkOptions = {}): Rule {
   return makeRule(resolveLraOptions('fdbk', options, lraFdbkDefaults.ruleOptions));
