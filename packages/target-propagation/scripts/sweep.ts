@@ -11,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  angleDeg,
   backpropSignals,
   createTrainer,
   dense,
@@ -43,12 +44,6 @@ interface Row {
   seconds: number;
 }
 
-function angle(a: tf.Tensor, b: tf.Tensor): number {
-  const [dot, na, nb] = tf.tidy(() => tf.stack([tf.sum(tf.mul(a, b)), tf.norm(a), tf.norm(b)]).dataSync());
-  if (!(na > 0 && nb > 0)) return 90;
-  return (Math.acos(Math.max(-1, Math.min(1, dot / (na * nb)))) * 180) / Math.PI;
-}
-
 async function run(data: DatasetSplits, rule: TargetPropagationVariant, stage: string, lr: number, options: Partial<ResolvedOptions>): Promise<Row> {
   const t0 = performance.now();
   const network = sequential({
@@ -73,8 +68,8 @@ async function run(data: DatasetSplits, rule: TargetPropagationVariant, stage: s
       const trace = network.forward(x, { training: false });
       const ctx = stepContext({ network, trace, target: y, loss: trainer.loss, step: 0, epoch: 0, random: randomSource(0) });
       const result = trainer.boundRule.step(ctx);
-      const bp = backpropSignals(network, trace, ctx.outputError);
-      return result.signals.map((s, l) => angle(s, bp[l]));
+      const bp = backpropSignals(network, trace, ctx);
+      return result.signals.map((s, l) => angleDeg(s, bp[l]));
     });
   } catch (err) {
     console.error(`${rule} ${JSON.stringify(options)} failed: ${(err as Error).message}`);

@@ -47,7 +47,7 @@ describe('backprop on a conv + locally connected + dense net equals tf.grads of 
       const names = Object.keys(network.namedParams());
       const params = Object.values(network.namedParams());
       const auto = tf.grads((...ps: Tensor[]) => {
-        const overrides = network.layers.map((layer, l) => Object.fromEntries(Object.keys(layer.params).map((k) => [k, ps[names.indexOf(`${l}/${k}`)]])));
+        const overrides = network.layers.map((layer) => Object.fromEntries(Object.keys(layer.params).map((k) => [k, ps[names.indexOf(`${layer.name}/${k}`)]])));
         let h: Tensor = x;
         network.layers.forEach((layer, l) => {
           h = layer.activation.apply(layer.linear(h, overrides[l]), { training: true });
@@ -55,8 +55,9 @@ describe('backprop on a conv + locally connected + dense net equals tf.grads of 
         return loss.value(h, y) as tf.Scalar;
       })(params);
       names.forEach((name, i) => {
-        const [l, k] = name.split('/');
-        expect(relativeError(result.grads[Number(l)][k], auto[i]), name).toBeLessThan(1e-5);
+        const [module, k] = name.split('/');
+        const l = network.layers.findIndex((layer) => layer.name === module);
+        expect(relativeError(result.grads[l][k], auto[i]), name).toBeLessThan(1e-5);
       });
     });
     bound.dispose();

@@ -1,5 +1,5 @@
 import type { RuleDefaults } from '@bioprop/core';
-import type { ResolvedOptions, TargetPropagationVariant } from './spec.js';
+import type { ResolvedOptions, TargetPropagationVariant } from './layer-rule.js';
 
 /**
  * Rule options used when a field is left out, measured by `scripts/sweep.ts` on the standard budget

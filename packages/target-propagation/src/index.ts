@@ -3,28 +3,30 @@ import { ruleOptionDefaults, targetPropagationDefaults } from './defaults.js';
 import {
   TARGET_PROPAGATION_LAYER_KINDS,
   resolveOptions,
-  targetPropagationSpec,
+  targetPropagationLayerRule,
   type TargetPropagationOptions,
   type TargetPropagationVariant,
-} from './spec.js';
+} from './layer-rule.js';
 
-export { TARGET_PROPAGATION_LAYER_KINDS, targetPropagationSpec, resolveOptions } from './spec.js';
-export type { TargetPropagationOptions, TargetPropagationVariant, ResolvedOptions } from './spec.js';
+export { TARGET_PROPAGATION_LAYER_KINDS, targetPropagationLayerRule, resolveOptions } from './layer-rule.js';
+export type { TargetPropagationOptions, TargetPropagationVariant, ResolvedOptions } from './layer-rule.js';
 export {
   outputSpace,
+  blockAdjoint,
   inverseForward,
+  inverseGrads,
   auxFeatures,
   INVERSE_KERNEL,
   INVERSE_BIAS,
   INVERSE_AUX_KERNEL,
   AUX_PROJECTION,
   INVERSE_OPTIMIZER,
-  INVERSE_OPTIMIZER_STEPS,
+  type InverseMap,
 } from './inverse.js';
 export { targetPropagationDefaults, ruleOptionDefaults } from './defaults.js';
 
 function make(variant: TargetPropagationVariant, options: TargetPropagationOptions): Rule {
-  return layerwise(targetPropagationSpec(variant, resolveOptions(variant, options, ruleOptionDefaults[variant])));
+  return layerwise(targetPropagationLayerRule(variant, resolveOptions(variant, options, ruleOptionDefaults[variant])));
 }
 
 /**
@@ -57,12 +59,15 @@ export function auxiliaryOutputSimplifiedDifferenceTargetPropagation(options: Ta
 }
 
 const supports = [...TARGET_PROPAGATION_LAYER_KINDS];
+// targets do not split between the branches of a residual add: chains of blocks only
+const graphs = 'chain' as const;
 
 export const tpEntry: RuleEntry = {
   id: 'tp',
   name: 'target propagation',
   summary: 'Targets through learned inverses ĥ_{l-1} = g(ĥ_l), gradient step at the penultimate layer (Lee et al. 2015).',
   supports,
+  graphs,
   defaults: targetPropagationDefaults.tp,
   create: (options) => targetPropagation(options as TargetPropagationOptions),
 };
@@ -72,6 +77,7 @@ export const dtpEntry: RuleEntry = {
   name: 'difference target propagation',
   summary: 'TP with the difference correction ĥ_{l-1} = h_{l-1} + g(ĥ_l) − g(h_l) (Bartunov et al. 2018).',
   supports,
+  graphs,
   defaults: targetPropagationDefaults.dtp,
   create: (options) => differenceTargetPropagation(options as TargetPropagationOptions),
 };
@@ -81,6 +87,7 @@ export const sdtpEntry: RuleEntry = {
   name: 'simplified difference target propagation',
   summary: 'DTP with no gradient below the top: the label distribution is the output target (Bartunov et al. 2018).',
   supports,
+  graphs,
   defaults: targetPropagationDefaults.sdtp,
   create: (options) => simplifiedDifferenceTargetPropagation(options as TargetPropagationOptions),
 };
@@ -90,6 +97,7 @@ export const aoSdtpEntry: RuleEntry = {
   name: 'auxiliary-output SDTP',
   summary: 'SDTP whose top inverse also reads fixed random features of h_{L-1} (Bartunov et al. 2018).',
   supports,
+  graphs,
   defaults: targetPropagationDefaults['ao-sdtp'],
   create: (options) => auxiliaryOutputSimplifiedDifferenceTargetPropagation(options as TargetPropagationOptions),
 };

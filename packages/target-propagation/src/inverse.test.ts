@@ -6,14 +6,17 @@ import {
   conv2d,
   createTrainer,
   dense,
+  flatten,
+  linear,
   locallyConnected2d,
+  maxPool2d,
+  preset,
   randomStream,
   resolveBackend,
   sequential,
   sgd,
   softmaxCrossEntropyLoss,
   tanh,
-  type Layer,
   type LayerSpec,
   type LocallyConnected2dLayer,
   type Network,
@@ -24,17 +27,19 @@ import { loadDigits } from '@bioprop/datasets';
 import { relativeError } from '@bioprop/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AUX_PROJECTION,
   INVERSE_AUX_KERNEL,
   INVERSE_BIAS,
   INVERSE_KERNEL,
-  INVERSE_OPTIMIZER_STEPS,
   auxiliaryOutputSimplifiedDifferenceTargetPropagation,
+  blockAdjoint,
   differenceTargetPropagation,
   inverseForward,
+  inverseGrads,
   simplifiedDifferenceTargetPropagation,
   targetPropagation,
+  type InverseMap,
 } from './index.js';
-import { inverseGrads } from './inverse.js';
 
 const randn = (shape: number[], seed: number, std = 1): Tensor => tf.tensor(randomStream(seed, 'x').normalArray(shape.reduce((a, b) => a * b, 1), 0, std), shape);
 
@@ -69,39 +74,126 @@ describe('the inverse loss gradient equals autodiff (cpu backend: wasm lacks Con
     if (previous) await tf.setBackend(previous);
   });
 
-  const cases: [string, LayerSpec, number[], boolean][] = [
-    ['dense', dense({ units: 6, activation: 'tanh' }), [7], false],
-    ['dense with auxiliary features (AO-SDTP top)', dense({ units: 4 }), [7], true],
-    ['conv2d', conv2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh' }), [6, 5, 2], false],
-    ['locallyConnected2d', locallyConnected2d({ filters: 3, kernelSize: [3, 2], strides: 2, padding: 'same', activation: 'tanh' }), [6, 5, 2], false],
+  const cases: [string, LayerSpec[], number[], boolean][] = [
+    ['dense', [dense({ units: 6, activation: 'tanh' })], [7], false],
+    ['dense with auxiliary features (AO-SDTP top)', [dense({ units: 4 })], [7], true],
+    ['conv2d', [conv2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh' })], [6, 5, 2], false],
+    ['locallyConnected2d', [locallyConnected2d({ filters: 3, kernelSize: [3, 2], strides: 2, padding: 'same', activation: 'tanh' })], [6, 5, 2], false],
+    // lenet5's block: the inverse first unpools h_l through the trace's maxima, then the transposed convolution
+    ['conv2d → relu → max pooling → flatten', [conv2d({ filters: 3, kernelSize: 3, activation: 'relu' }), maxPool2d(2), flatten()], [8, 7, 2], false],
   ];
 
-  it.each(cases)('%s', (_name, spec, inputShape, aux) => {
-    const layer: Layer = spec.build(inputShape, { index: 1, random: randomStream(1, 'init'), defaultName: 'l' });
+  it.each(cases)('%s', (_name, specs, inputShape, aux) => {
+    const network = sequential({ inputShape, layers: specs, seed: 1 });
+    const layer = network.layers[0];
     tf.tidy(() => {
       const n = 3;
-      const state = {
+      const trace = network.forward(randn([n, ...inputShape], 8), { training: false });
+      const weights: Record<string, Tensor> = {
         [INVERSE_KERNEL]: randn(layer.params.kernel.shape, 2, 0.3),
         [INVERSE_BIAS]: randn([...layer.inputShape], 3, 0.1),
         ...(aux ? { [INVERSE_AUX_KERNEL]: randn([7, 5], 4, 0.3) } : {}),
-      } as unknown as VariableMap;
-      const inv = { layer, activation: tanh, state };
+      };
+      const inv: InverseMap = { layer, activation: tanh, weights, trace };
       const target = tf.tanh(randn([n, ...inputShape], 5));
-      const u = randn([n, ...layer.outputShape], 6);
+      const u = randn([n, ...layer.blockOutputShape], 6);
       const z = aux ? randn([n, 5], 7) : undefined;
       const { grads, loss } = inverseGrads(inv, target, u, z);
       const lossOf = (k: Tensor, c: Tensor, kz?: Tensor) => {
-        const s = { [INVERSE_KERNEL]: k, [INVERSE_BIAS]: c, ...(kz ? { [INVERSE_AUX_KERNEL]: kz } : {}) } as unknown as VariableMap;
-        const out = layer.kind === 'locallyConnected2d' ? transposedLcReference(layer as LocallyConnected2dLayer, u, k, c) : inverseForward({ layer, activation: tanh, state: s }, u, z).out;
+        const w = { [INVERSE_KERNEL]: k, [INVERSE_BIAS]: c, ...(kz ? { [INVERSE_AUX_KERNEL]: kz } : {}) };
+        const out =
+          layer.kind === 'locallyConnected2d'
+            ? transposedLcReference(layer.kernel as unknown as LocallyConnected2dLayer, u, k, c)
+            : inverseForward({ ...inv, weights: w }, u, z).out;
         return tf.div(tf.sum(tf.square(tf.sub(out, target))), 2 * n) as tf.Scalar;
       };
-      const vars = [state[INVERSE_KERNEL], state[INVERSE_BIAS], ...(aux ? [state[INVERSE_AUX_KERNEL]] : [])];
+      const vars = [weights[INVERSE_KERNEL], weights[INVERSE_BIAS], ...(aux ? [weights[INVERSE_AUX_KERNEL]] : [])];
       const auto = tf.grads((...v: Tensor[]) => lossOf(v[0], v[1], v[2]))(vars);
       expect(relativeError(loss, lossOf(vars[0], vars[1], vars[2]))).toBeLessThan(1e-6);
-      expect(relativeError(grads.kernel, auto[0])).toBeLessThan(1e-5);
-      expect(relativeError(grads.bias, auto[1])).toBeLessThan(1e-5);
-      if (aux) expect(relativeError(grads.auxKernel, auto[2])).toBeLessThan(1e-5);
+      expect(relativeError(grads[INVERSE_KERNEL], auto[0])).toBeLessThan(1e-5);
+      expect(relativeError(grads[INVERSE_BIAS], auto[1])).toBeLessThan(1e-5);
+      if (aux) expect(relativeError(grads[INVERSE_AUX_KERNEL], auto[2])).toBeLessThan(1e-5);
     });
+    network.dispose();
+  });
+});
+
+describe('the inverse through a block', () => {
+  beforeAll(async () => {
+    await resolveBackend('wasm');
+  });
+
+  const bits = (t: Tensor) => Array.from(t.dataSync());
+
+  it.each([
+    ['dense tanh', [dense({ units: 6, activation: 'tanh' })], [7], tanh],
+    ['dense, linear (no block)', [dense({ units: 6 })], [7], linear],
+    ['locallyConnected2d tanh', [locallyConnected2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh' })], [6, 5, 2], tanh],
+  ] as const)('%s: the block adjoint is u itself, g(u) = σ(Lᵀ(u; V) + c) and f(x) = σ(L(x)) bit for bit', (_name, specs, inputShape, sigma) => {
+    const network = sequential({ inputShape: [...inputShape], layers: [...specs], seed: 2 });
+    const layer = network.layers[0];
+    tf.tidy(() => {
+      const n = 4;
+      const x = randn([n, ...inputShape], 1);
+      const trace = network.forward(x, { training: true });
+      const weights = { [INVERSE_KERNEL]: randn(layer.params.kernel.shape, 2, 0.3), [INVERSE_BIAS]: randn([...layer.inputShape], 3, 0.1) };
+      const inv: InverseMap = { layer, activation: tanh, weights, trace };
+      const u = randn([n, ...layer.blockOutputShape], 4);
+      expect(bits(blockAdjoint(inv, u))).toEqual(bits(u));
+      const plain = tf.tanh(tf.add(tf.reshape(layer.backwardInput(u, weights[INVERSE_KERNEL]), [n, ...layer.inputShape]), weights[INVERSE_BIAS]));
+      expect(bits(inverseForward(inv, u).out)).toEqual(bits(plain));
+      const y = randn([n, ...inputShape], 5);
+      expect(bits(layer.blockReplay(trace, layer.linear(y)))).toEqual(bits(sigma.apply(layer.linear(y), { training: false })));
+    });
+    network.dispose();
+  });
+
+});
+
+// cpu: wasm's MaxPoolGrad kernel (tfjs 4.22) misroutes windows whose maximum is ≤ 0, which tanh produces
+describe('the inverse through a max-pooling block (cpu backend)', () => {
+  let previous: string;
+  beforeAll(async () => {
+    previous = tf.getBackend();
+    await resolveBackend('cpu');
+  });
+  afterAll(async () => {
+    if (previous) await tf.setBackend(previous);
+  });
+
+  const bits = (t: Tensor) => Array.from(t.dataSync());
+
+  it('the adjoint puts each value at its window’s maximum in the trace (zeros elsewhere), flatten reshapes, tanh is skipped', () => {
+    // tanh before the pooling keeps the window maxima unique (relu would tie at 0)
+    const network = sequential({ inputShape: [6, 6, 1], layers: [conv2d({ filters: 2, kernelSize: 3, activation: 'tanh' }), maxPool2d(2), flatten()], seed: 3 });
+    const layer = network.layers[0];
+    expect(layer.outputShape).toEqual([4, 4, 2]);
+    expect(layer.blockOutputShape).toEqual([8]);
+    tf.tidy(() => {
+      const n = 2;
+      const trace = network.forward(randn([n, 6, 6, 1], 6), { training: true });
+      const pooled = tf.tanh(trace.layers[0].pre).arraySync() as number[][][][];
+      const u = randn([n, 8], 7);
+      const uv = u.arraySync() as number[][];
+      const want = new Float32Array(n * 4 * 4 * 2);
+      for (let b = 0; b < n; b++) {
+        for (let i = 0; i < 2; i++) {
+          for (let j = 0; j < 2; j++) {
+            for (let c = 0; c < 2; c++) {
+              let best = [2 * i, 2 * j];
+              for (const [di, dj] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
+                if (pooled[b][2 * i + di][2 * j + dj][c] > pooled[b][best[0]][best[1]][c]) best = [2 * i + di, 2 * j + dj];
+              }
+              want[((b * 4 + best[0]) * 4 + best[1]) * 2 + c] = uv[b][(i * 2 + j) * 2 + c];
+            }
+          }
+        }
+      }
+      const got = blockAdjoint({ layer, activation: tanh, weights: {}, trace }, u);
+      expect(got.shape).toEqual([n, 4, 4, 2]);
+      expect(bits(got)).toEqual(Array.from(want));
+    });
+    network.dispose();
   });
 });
 
@@ -114,14 +206,20 @@ describe('inverse training on real data (digits, wasm)', () => {
   function reconstruction(network: Network, state: VariableMap, l: number, x: Tensor): number {
     return tf.tidy(() => {
       const trace = network.forward(x, { training: false });
-      const s = { [INVERSE_KERNEL]: state[`layer${l}/${INVERSE_KERNEL}`], [INVERSE_BIAS]: state[`layer${l}/${INVERSE_BIAS}`] } as unknown as VariableMap;
-      const g = inverseForward({ layer: network.layers[l], activation: network.layers[l - 1].activation, state: s }, trace.layers[l].output).out;
+      const weights = { [INVERSE_KERNEL]: state[`layer${l}/${INVERSE_KERNEL}`], [INVERSE_BIAS]: state[`layer${l}/${INVERSE_BIAS}`] };
+      const g = inverseForward({ layer: network.layers[l], activation: network.layers[l - 1].activation, weights, trace }, trace.layers[l].output).out;
       return tf.div(tf.sum(tf.square(tf.sub(g, trace.layers[l - 1].output))), 2 * x.shape[0]).dataSync()[0];
     });
   }
 
-  /** Train only the inverses (the forward optimizer has lr 0) for one epoch; return error before/after. */
-  async function trainInverses(network: Network, samples: number, flatten: boolean, inverseLr: number): Promise<{ before: number; after: number; forwardMoved: number }> {
+  /** Train only the inverses (the forward optimizer has lr 0) for one epoch; return each layer's error before/after. */
+  async function trainInverses(
+    network: Network,
+    samples: number,
+    flatten: boolean,
+    inverseLr: number,
+    layers: readonly number[] = [1],
+  ): Promise<{ before: number[]; after: number[]; forwardMoved: number }> {
     const data = await loadDigits({ limitTrain: samples, limitTest: 300, flatten });
     const trainer = createTrainer({
       network,
@@ -132,9 +230,9 @@ describe('inverse training on real data (digits, wasm)', () => {
     });
     const x = tf.tensor(data.test.x, [data.test.count, ...network.inputShape]);
     const w0 = network.layers[1].params.kernel.clone();
-    const before = reconstruction(network, trainer.boundRule.state(), 1, x);
+    const before = layers.map((l) => reconstruction(network, trainer.boundRule.state(), l, x));
     await trainer.fit(data.train, { epochs: 1, batchSize: 64 });
-    const after = reconstruction(network, trainer.boundRule.state(), 1, x);
+    const after = layers.map((l) => reconstruction(network, trainer.boundRule.state(), l, x));
     const forwardMoved = tf.tidy(() => tf.max(tf.abs(tf.sub(w0, network.layers[1].params.kernel))).dataSync()[0]);
     tf.dispose([x, w0]);
     trainer.dispose();
@@ -145,9 +243,9 @@ describe('inverse training on real data (digits, wasm)', () => {
   it('dense 784-256-256-10: g(f(h)) reconstructs h at least 5× better than at init (held-out digits)', async () => {
     const network = sequential({ inputShape: [784], seed: 7, layers: [dense({ units: 256, activation: 'tanh' }), dense({ units: 256, activation: 'tanh' }), dense({ units: 10 })] });
     const r = await trainInverses(network, 3000, true, 3e-3);
-    console.log(`dense inverse reconstruction: ${r.before.toFixed(3)} → ${r.after.toFixed(3)} (${(r.before / r.after).toFixed(1)}×)`);
+    console.log(`dense inverse reconstruction: ${r.before[0].toFixed(3)} → ${r.after[0].toFixed(3)} (${(r.before[0] / r.after[0]).toFixed(1)}×)`);
     expect(r.forwardMoved).toBe(0);
-    expect(r.before / r.after).toBeGreaterThanOrEqual(5);
+    expect(r.before[0] / r.after[0]).toBeGreaterThanOrEqual(5);
   });
 
   it('locally connected (3×3,8,s2),(3×3,16,s2),FC: the transposed-LC inverse reconstructs at least 5× better', async () => {
@@ -162,9 +260,25 @@ describe('inverse training on real data (digits, wasm)', () => {
     });
     // 7·7·16 = 784 units reconstruct 14·14·8 = 1568: a compressive inverse cannot be exact
     const r = await trainInverses(network, 1280, false, 1e-2);
-    console.log(`LC inverse reconstruction: ${r.before.toFixed(3)} → ${r.after.toFixed(3)} (${(r.before / r.after).toFixed(1)}×)`);
+    console.log(`LC inverse reconstruction: ${r.before[0].toFixed(3)} → ${r.after[0].toFixed(3)} (${(r.before[0] / r.after[0]).toFixed(1)}×)`);
     expect(r.forwardMoved).toBe(0);
-    expect(r.before / r.after).toBeGreaterThanOrEqual(5);
+    expect(r.before[0] / r.after[0]).toBeGreaterThanOrEqual(5);
+  });
+
+  it('lenet5: the inverses of the max-pooling block (conv 16@5×5 → relu → pool) and of the flatten block reconstruct at least 4× better', async () => {
+    const { inputShape, layers } = preset('lenet5').build({ inputShape: [28, 28, 1], classes: 10 });
+    const network = sequential({ inputShape, layers, seed: 7 });
+    // layer 1 unpools [5, 5, 16] to [10, 10, 16] before its transposed convolution to h_0 = [14, 14, 6]
+    expect(network.layers[1].block.map((s) => s.module.kind)).toEqual(['activation', 'maxPool2d']);
+    expect(network.layers[2].block.map((s) => s.module.kind)).toEqual(['activation', 'flatten']);
+    const r = await trainInverses(network, 1280, false, 1e-2, [1, 2]);
+    for (const [i, l] of [1, 2].entries()) {
+      console.log(`lenet5 layer ${l} inverse reconstruction: ${r.before[i].toFixed(3)} → ${r.after[i].toFixed(3)} (${(r.before[i] / r.after[i]).toFixed(1)}×)`);
+    }
+    // measured: 21.3 → 4.1 (5.2×) for the pooling block, 4.7 → 1.0 (4.8×) for the flatten block
+    expect(r.forwardMoved).toBe(0);
+    expect(r.before[0] / r.after[0]).toBeGreaterThanOrEqual(4);
+    expect(r.before[1] / r.after[1]).toBeGreaterThanOrEqual(4);
   });
 });
 
@@ -178,39 +292,33 @@ describe('rule state, schedules and options', () => {
   const batch = () => [randn([8, 6], 9), tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32'), 3), 'float32')] as const;
   const snapshot = (vars: VariableMap) => Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, Array.from(v.dataSync())]));
 
-  it('state holds the inverse weights and their own optimizer’s slots and step counter, with stable keys', () => {
+  it('state holds the inverse weights and their own optimizer’s slots (its step count in the meta), with stable keys', () => {
     const network = small();
     const trainer = createTrainer({ network, rule: simplifiedDifferenceTargetPropagation(), loss: 'softmaxCrossEntropy', optimizer: sgd({ lr: 0.1 }), seed: 1 });
     const keys = Object.keys(trainer.boundRule.state()).sort();
-    expect(keys).toEqual(
-      [
-        'layer1/inverse/bias',
-        'layer1/inverse/kernel',
-        'layer1/inverseOptimizer/m/bias',
-        'layer1/inverseOptimizer/m/kernel',
-        'layer1/inverseOptimizer/steps',
-        'layer1/inverseOptimizer/v/bias',
-        'layer1/inverseOptimizer/v/kernel',
-        'layer2/inverse/bias',
-        'layer2/inverse/kernel',
-        'layer2/inverseOptimizer/m/bias',
-        'layer2/inverseOptimizer/m/kernel',
-        'layer2/inverseOptimizer/steps',
-        'layer2/inverseOptimizer/v/bias',
-        'layer2/inverseOptimizer/v/kernel',
-      ].sort(),
-    );
+    const layerKeys = (l: number) => [
+      `layer${l}/inverseBias`,
+      `layer${l}/inverseKernel`,
+      `layer${l}/optimizers/inverse/m/inverseBias`,
+      `layer${l}/optimizers/inverse/m/inverseKernel`,
+      `layer${l}/optimizers/inverse/v/inverseBias`,
+      `layer${l}/optimizers/inverse/v/inverseKernel`,
+    ];
+    expect(keys).toEqual([...layerKeys(1), ...layerKeys(2)].sort());
+    expect([...trainer.boundRule.learned()].sort()).toEqual(['layer1/inverseBias', 'layer1/inverseKernel', 'layer2/inverseBias', 'layer2/inverseKernel']);
     // the inverse of layer 2 maps the softmax space (3) back to h_1 (4): kernel in the forward kernel's layout
-    expect(trainer.boundRule.state()['layer2/inverse/kernel'].shape).toEqual([4, 3]);
+    expect(trainer.boundRule.state()['layer2/inverseKernel'].shape).toEqual([4, 3]);
+    expect(trainer.boundRule.feedbackWeights(2)).toBe(trainer.boundRule.state()['layer2/inverseKernel']);
+    expect(trainer.boundRule.feedbackWeights(0)).toBeNull();
     const [x, y] = batch();
     trainer.step(x, y);
     trainer.step(x, y);
     const state = trainer.boundRule.state();
     expect(Object.keys(state).sort()).toEqual(keys);
-    expect(state[`layer1/${INVERSE_OPTIMIZER_STEPS}`].dataSync()[0]).toBe(2);
+    expect(trainer.boundRule.getMeta()).toEqual({ layers: [null, { meta: null, optimizers: { inverse: { steps: 2 } } }, { meta: null, optimizers: { inverse: { steps: 2 } } }] });
     // the trainer's optimizer (sgd) has no slots: the inverse optimizer is a separate instance
     expect(Object.keys(trainer.optimizer.slots())).toEqual([]);
-    expect(tf.max(tf.abs(state['layer1/inverseOptimizer/m/kernel'])).dataSync()[0]).toBeGreaterThan(0);
+    expect(tf.max(tf.abs(state['layer1/optimizers/inverse/m/inverseKernel'])).dataSync()[0]).toBeGreaterThan(0);
     tf.dispose([x, y]);
     trainer.dispose();
     network.dispose();
@@ -220,13 +328,16 @@ describe('rule state, schedules and options', () => {
     const network = small();
     const trainer = createTrainer({ network, rule: auxiliaryOutputSimplifiedDifferenceTargetPropagation({ auxUnits: 9 }), loss: 'softmaxCrossEntropy', optimizer: sgd({ lr: 0.1 }), seed: 1 });
     const before = snapshot(trainer.boundRule.state());
-    expect(before['layer2/aux/projection'].length).toBe(4 * 9);
-    expect(trainer.boundRule.state()['layer2/inverse/auxKernel'].shape).toEqual([4, 9]);
+    expect(before[`layer2/${AUX_PROJECTION}`].length).toBe(4 * 9);
+    expect(trainer.boundRule.state()[`layer2/${INVERSE_AUX_KERNEL}`].shape).toEqual([4, 9]);
+    // update noise perturbs learned state only: R is not among it
+    expect(trainer.boundRule.learned()).toContain(`layer2/${INVERSE_AUX_KERNEL}`);
+    expect(trainer.boundRule.learned()).not.toContain(`layer2/${AUX_PROJECTION}`);
     const [x, y] = batch();
     trainer.step(x, y);
     const after = snapshot(trainer.boundRule.state());
-    expect(after['layer2/aux/projection']).toEqual(before['layer2/aux/projection']);
-    expect(after['layer2/inverse/auxKernel']).not.toEqual(before['layer2/inverse/auxKernel']);
+    expect(after[`layer2/${AUX_PROJECTION}`]).toEqual(before[`layer2/${AUX_PROJECTION}`]);
+    expect(after[`layer2/${INVERSE_AUX_KERNEL}`]).not.toEqual(before[`layer2/${INVERSE_AUX_KERNEL}`]);
     tf.dispose([x, y]);
     trainer.dispose();
     network.dispose();

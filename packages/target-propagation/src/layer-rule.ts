@@ -7,12 +7,14 @@ import {
   resolveInitializer,
   resolveOptimizer,
   glorotInit,
+  isActivationModule,
   type InitializerLike,
   type JsonValue,
+  type LayerRule,
   type LayerStepContext,
   type LayerStepResult,
-  type LayerwiseRuleSpec,
-  type Optimizer,
+  type Module,
+  type Network,
   type OptimizerConfig,
   type Tensor,
   type TensorMap,
@@ -23,12 +25,10 @@ import {
   INVERSE_AUX_KERNEL,
   INVERSE_BIAS,
   INVERSE_KERNEL,
-  applyInverseStep,
+  INVERSE_OPTIMIZER,
   auxFeatures,
   inverseForward,
   inverseGrads,
-  inverseVariables,
-  materializeSlots,
   outputSpace,
   type InverseMap,
 } from './inverse.js';
@@ -103,16 +103,16 @@ export function resolveOptions(variant: TargetPropagationVariant, options: Targe
   return o;
 }
 
-/** What a bound layer keeps besides its state tensors. */
-interface LayerRuntime {
-  optimizer: Optimizer;
+/** A module as error messages name it: `dropout_1 (dropout)`, `activation_2 (activation bernoulli)`. */
+function describeModule(m: Module): string {
+  return `${m.name} (${m.kind}${isActivationModule(m) ? ` ${m.activation.name}` : ''})`;
 }
 
-/** The layer-wise spec of one TP-family rule. */
-export function targetPropagationSpec(variant: TargetPropagationVariant, o: ResolvedOptions): LayerwiseRuleSpec {
+/** The per-layer rule of one TP-family variant (`layerwise` turns it into a `Rule`, `perLayer` mixes it). */
+export function targetPropagationLayerRule(variant: TargetPropagationVariant, o: ResolvedOptions): LayerRule {
   const v = VARIANTS[variant];
-  const runtimes = new WeakMap<VariableMap, LayerRuntime>();
-  const hasInverse = (index: number, layers: number) => index > 0 && (index < layers - 1 || v.top === 'label');
+  // the output layer of TP/DTP sends a gradient step, so only SDTP/AO-SDTP give it an inverse; layer 0 sends nothing
+  const hasInverse = (index: number, network: Network) => index > 0 && (index !== network.outputLayer || v.top === 'label');
   const phases = (epoch: number) => {
     if (o.schedule === 'parallel') return { forward: true, inverse: true };
     const forward = (epoch % 2 === 0) === (o.alternateStart === 'forward');
@@ -131,14 +131,17 @@ export function targetPropagationSpec(variant: TargetPropagationVariant, o: Reso
   }
 
   function inverseOf(ctx: LayerStepContext): InverseMap {
-    return { layer: ctx.layer, activation: ctx.network.layers[ctx.index - 1].activation, state: ctx.state };
+    return { layer: ctx.layer, activation: ctx.network.layers[ctx.index - 1].activation, weights: ctx.state.tensors, trace: ctx.trace };
   }
 
-  /** The top's forward map as the inverse sees it: `h_L = out(f_L(h))` and, for AO-SDTP, the features z. */
-  function topCode(ctx: LayerStepContext, input: Tensor): { u: Tensor; z?: Tensor } {
-    const { layer } = ctx;
-    const u = outputSpace(ctx.loss, layer.activation.apply(layer.linear(input), { training: false }));
-    return v.aux ? { u, z: auxFeatures(input, ctx.state[AUX_PROJECTION], ctx.network.layers[ctx.index - 1].activation) } : { u };
+  /** The layer's forward map `f_l(x)`: its kernel, then its block as in the trace (pooling, batch statistics). */
+  function forwardMap(ctx: LayerStepContext, input: Tensor): Tensor {
+    return ctx.layer.blockReplay(ctx.trace, ctx.layer.linear(input));
+  }
+
+  /** AO-SDTP's features z of the top layer's input. */
+  function auxOf(ctx: LayerStepContext, input: Tensor): Tensor {
+    return auxFeatures(input, ctx.state.tensors[AUX_PROJECTION], ctx.network.layers[ctx.index - 1].activation);
   }
 
   /** The signal for the layer below: `ĥ_{l-1} = h_{l-1} + (g(ĥ_l) − g(h_l))`, or TP's `g(ĥ_l)`. */
@@ -152,65 +155,72 @@ export function targetPropagationSpec(variant: TargetPropagationVariant, o: Reso
 
   /** One step of the denoising inverse loss `½‖h_{l-1} − g_l(f_l(h_{l-1} + ε))‖²`. */
   function trainInverse(ctx: LayerStepContext, isTop: boolean): Tensor {
-    const runtime = runtimes.get(ctx.state);
-    if (!runtime) throw new RuleSupportError(`${variant}: layer ${ctx.index} has no inverse state (was the rule bound to this network?)`);
+    const { state } = ctx;
+    const optimizer = state.optimizers[INVERSE_OPTIMIZER];
+    if (!optimizer) throw new RuleSupportError(`${variant}: layer ${ctx.index} has no inverse state (was the rule bound to this network?)`);
     const x = ctx.layerTrace.input;
-    const noise = ctx.random.stream('target-propagation/noise').normalArray(x.size, 0, o.noise);
-    const noisy = tf.add(x, tf.tensor(noise, x.shape));
-    let u: Tensor;
+    const noisy = tf.add(x, tf.tensor(ctx.random.normalArray(x.size, 0, o.noise), x.shape));
+    let u = forwardMap(ctx, noisy);
     let z: Tensor | undefined;
-    if (isTop) ({ u, z } = topCode(ctx, noisy));
-    else u = ctx.layer.activation.apply(ctx.layer.linear(noisy), { training: false });
+    if (isTop) {
+      u = outputSpace(ctx.loss, u);
+      if (v.aux) z = auxOf(ctx, noisy);
+    }
     const { grads, loss } = inverseGrads(inverseOf(ctx), x, u, z);
-    applyInverseStep(runtime.optimizer, ctx.state, grads);
+    const vars: VariableMap = {};
+    for (const k of state.learned) vars[k] = state.tensors[k];
+    optimizer.apply(vars, grads);
     return loss;
   }
 
-  const spec: LayerwiseRuleSpec = {
+  return {
     id: variant,
     name: v.name,
     options: o as unknown as JsonValue,
     usesSignal: true,
+    graphs: 'chain',
 
-    checkLayer(layer, index) {
+    check({ layer, index }) {
       if (!(TARGET_PROPAGATION_LAYER_KINDS as readonly string[]).includes(layer.kind)) {
         throw new RuleSupportError(
           `${variant} cannot train layer ${index} (${layer.name}) of kind "${layer.kind}": supported kinds are ${TARGET_PROPAGATION_LAYER_KINDS.join(', ')}`,
         );
       }
-      if (layer.activation.stochastic) {
-        throw new RuleSupportError(`${variant} cannot train layer ${index} (${layer.name}): stochastic activation "${layer.activation.name}" has no deterministic inverse target`);
+      const sampling = layer.block.find((s) => s.module.stochastic);
+      if (sampling) {
+        throw new RuleSupportError(
+          `${variant} cannot train layer ${index} (${layer.name}): module ${describeModule(sampling.module)} in its block samples, ` +
+            'and a sampled output has no deterministic target to move toward (remove it, or train this network with an error rule)',
+        );
       }
     },
 
-    init(layer, index, network, random) {
-      const L = network.layers.length;
-      if (!hasInverse(index, L)) return {};
-      const stream = random.stream('target-propagation/init');
+    init({ layer, index, network, random }) {
+      if (!hasInverse(index, network)) return {};
       const init = resolveInitializer(o.inverseInit as InitializerLike, glorotInit());
-      const state: VariableMap = {};
-      const add = (key: string, t: Tensor, trainable: boolean) => {
-        state[key] = tf.variable(t, trainable, undefined, 'float32');
-        t.dispose();
-      };
-      add(INVERSE_KERNEL, init.init(layer.params[layer.kernelName].shape, layer.fan, stream), true);
-      add(INVERSE_BIAS, tf.zeros([...layer.inputShape]), true);
-      if (v.aux && index === L - 1) {
-        const nIn = layer.inputShape.reduce((a, b) => a * b, 1);
-        const fan = { fanIn: nIn, fanOut: o.auxUnits! };
-        add(AUX_PROJECTION, glorotInit().init([nIn, o.auxUnits!], fan, stream), false);
-        add(INVERSE_AUX_KERNEL, init.init([nIn, o.auxUnits!], fan, stream), true);
+      const tensors: TensorMap = {};
+      const learned = [INVERSE_KERNEL, INVERSE_BIAS];
+      try {
+        tensors[INVERSE_KERNEL] = init.init(layer.params[layer.kernelName].shape, layer.fan, random);
+        tensors[INVERSE_BIAS] = tf.zeros([...layer.inputShape]);
+        if (v.aux && index === network.outputLayer) {
+          const nIn = layer.inputShape.reduce((a, b) => a * b, 1);
+          const fan = { fanIn: nIn, fanOut: o.auxUnits! };
+          // R is fixed: drawn once, never learned (update noise leaves it alone too)
+          tensors[AUX_PROJECTION] = glorotInit().init([nIn, o.auxUnits!], fan, random);
+          tensors[INVERSE_AUX_KERNEL] = init.init([nIn, o.auxUnits!], fan, random);
+          learned.push(INVERSE_AUX_KERNEL);
+        }
+      } catch (e) {
+        tf.dispose(Object.values(tensors));
+        throw e;
       }
-      const optimizer = resolveOptimizer(o.inverseOptimizer as Parameters<typeof resolveOptimizer>[0]).create();
-      Object.assign(state, materializeSlots(optimizer, inverseVariables(state)));
-      runtimes.set(state, { optimizer });
-      return state;
+      return { tensors, learned, optimizers: { [INVERSE_OPTIMIZER]: { spec: o.inverseOptimizer, over: learned } } };
     },
 
-    stepLayer(ctx): LayerStepResult {
-      const { layer, layerTrace: t, index } = ctx;
-      const L = ctx.network.layers.length;
-      const isTop = index === L - 1;
+    step(ctx): LayerStepResult {
+      const { layer, layerTrace: t, index, network } = ctx;
+      const isTop = index === network.outputLayer;
       const phase = phases(ctx.epoch);
       let delta: Tensor;
       let below: LayerStepResult['below'];
@@ -224,8 +234,7 @@ export function targetPropagationSpec(variant: TargetPropagationVariant, o: Reso
             // SDTP: h_L = softmax(a_L) (for cross-entropy), ĥ_L = y, the label distribution
             const h = outputSpace(ctx.loss, t.output);
             const hat = tf.reshape(ctx.target, h.shape);
-            const z = v.aux ? auxFeatures(t.input, ctx.state[AUX_PROJECTION], ctx.network.layers[index - 1].activation) : undefined;
-            below = { target: propagate(ctx, h, hat, z) };
+            below = { target: propagate(ctx, h, hat, v.aux ? auxOf(ctx, t.input) : undefined) };
           }
         }
       } else {
@@ -235,9 +244,15 @@ export function targetPropagationSpec(variant: TargetPropagationVariant, o: Reso
       }
       const grads: TensorMap = phase.forward ? layer.paramGrads(t.input, delta) : {};
       const metrics: Record<string, Tensor> = {};
-      if (phase.inverse && hasInverse(index, L)) metrics.inverseLoss = trainInverse(ctx, isTop);
+      if (phase.inverse && hasInverse(index, network)) metrics.inverseLoss = trainInverse(ctx, isTop);
       return { delta, grads, below, metrics };
     },
+
+    feedbackWeights({ state, layer, index, network }) {
+      // the inverse kernel stands where backprop has the kernel (Lᵀ(u; V) against Lᵀ(u; W)); TP/DTP's top sends W itself
+      if (state.tensors[INVERSE_KERNEL]) return state.tensors[INVERSE_KERNEL];
+      if (index === network.outputLayer && v.top === 'gradient' && index > 0) return layer.params[layer.kernelName];
+      return null;
+    },
   };
-  return spec;
 }

@@ -1,21 +1,29 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  activation,
+  avgPool2d,
   backpropSignals,
+  batchNorm,
+  conv2d,
   dense,
+  flatten,
+  maxPool2d,
+  layerwise,
   mseLoss,
   perLayer,
+  preset,
   randomSource,
   resolveBackend,
   sequential,
   softmaxCrossEntropyLoss,
   stepContext,
+  type LayerState,
   type Loss,
   type Network,
   type Rule,
   type StepContext,
   type Tensor,
   type TeachingSignal,
-  type VariableMap,
 } from '@bioprop/core';
 import { backprop } from '@bioprop/backprop';
 import { relativeError } from '@bioprop/testing';
@@ -43,26 +51,29 @@ const input = () => tf.tensor(randomSource(5).stream('x').normalArray(6 * 10), [
 const labels = () => tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 3, 1, 2], 'int32'), 4), 'float32');
 
 /**
- * Walk a rule's layer-wise spec top-down as the layer-wise binding does, recording the signal every layer
- * receives (`targets[l]` is ĥ_l), with inverse weights drawn from seed 11.
+ * One step of a rule through core's layer-wise binding (inverse weights drawn from seed 11), recording the signal
+ * every layer receives (`signals[l].target` is ĥ_l) and handing each layer's state to `keep` before it is freed.
  */
-function walk(rule: Rule, network: Network, ctx: StepContext, keep?: (states: VariableMap[]) => void): { signals: TeachingSignal[]; deltas: Tensor[] } {
-  const spec = rule.layerwise!;
-  const random = randomSource(11);
-  const states = network.layers.map((layer, i) => spec.init?.(layer, i, network, random) ?? {});
-  const L = network.layers.length;
-  const signals: TeachingSignal[] = new Array(L);
-  const deltas: Tensor[] = new Array(L);
-  let signal: TeachingSignal = { gradOutput: ctx.gradOutput, target: ctx.target };
-  for (let l = L - 1; l >= 0; l--) {
-    signals[l] = signal;
-    const r = spec.stepLayer({ ...ctx, index: l, layer: network.layers[l], layerTrace: ctx.trace.layers[l], signal, state: states[l], needBelow: l > 0 });
-    deltas[l] = r.delta;
-    signal = r.below ?? {};
+function walk(rule: Rule, network: Network, ctx: StepContext, keep?: (states: LayerState[]) => void): { signals: TeachingSignal[]; deltas: Tensor[] } {
+  const inner = rule.layerRule!;
+  const signals: TeachingSignal[] = [];
+  const states: LayerState[] = [];
+  const recording = layerwise({
+    ...inner,
+    step(c) {
+      signals[c.index] = c.signal;
+      states[c.index] = c.state;
+      return inner.step(c);
+    },
+  });
+  const bound = recording.bind(network, randomSource(11));
+  try {
+    const { signals: deltas } = bound.step(ctx);
+    keep?.(states);
+    return { signals, deltas: [...deltas] };
+  } finally {
+    bound.dispose();
   }
-  keep?.(states);
-  for (const s of states) for (const v of Object.values(s)) v.dispose();
-  return { signals, deltas };
 }
 
 /** The step context of one batch, with the output target chosen by `targetOf(output)`. */
@@ -125,6 +136,80 @@ describe('the difference correction', () => {
   });
 });
 
+describe('the difference correction through blocks (lenet5: max pooling, flatten, a linear fc layer)', () => {
+  const lenet = (): Network => {
+    const { inputShape, layers } = preset('lenet5').build({ inputShape: [28, 28, 1], classes: 10 });
+    return sequential({ inputShape, layers, seed: 4 });
+  };
+  const images = () => tf.tensor(randomSource(6).stream('x').normalArray(3 * 784), [3, 28, 28, 1]);
+  const lenetContext = (network: Network, loss: Loss, targetOf: (output: Tensor) => Tensor): StepContext => {
+    const trace = network.forward(images());
+    return stepContext({ network, trace, target: targetOf(trace.output), loss, step: 0, epoch: 0, random: randomSource(13) });
+  };
+
+  it.each([
+    ['DTP (MSE, target = output)', () => differenceTargetPropagation(), mseLoss(), (out: Tensor) => out.clone()],
+    ['SDTP (ĥ_L = softmax(a_L))', () => simplifiedDifferenceTargetPropagation(), softmaxCrossEntropyLoss(), (out: Tensor) => tf.softmax(out)],
+    ['AO-SDTP (ĥ_L = softmax(a_L))', () => auxiliaryOutputSimplifiedDifferenceTargetPropagation({ auxUnits: 6 }), softmaxCrossEntropyLoss(), (out: Tensor) => tf.softmax(out)],
+  ] as const)('%s: every target equals its block output, exactly, and every signal is zero', (_name, create, loss, targetOf) => {
+    const network = lenet();
+    tf.tidy(() => {
+      const ctx = lenetContext(network, loss, targetOf);
+      const { signals, deltas } = walk(create(), network, ctx);
+      for (let l = 0; l < 4; l++) {
+        if (signals[l].target) same(signals[l].target!, ctx.trace.layers[l].output);
+        else same(signals[l].gradOutput!, tf.zerosLike(signals[l].gradOutput!));
+      }
+      // the max-pooling blocks' targets are targets for h_l, shaped like the pooled output
+      expect(signals[0].target!.shape).toEqual([3, 14, 14, 6]);
+      for (const d of deltas) expect(tf.max(tf.abs(d)).dataSync()[0]).toBe(0);
+    });
+    network.dispose();
+  });
+
+  it('DTP through batch norm and average pooling too (train-mode statistics, frozen as in the trace)', () => {
+    const network = sequential({
+      inputShape: [9, 9, 2],
+      layers: [
+        conv2d({ filters: 3, kernelSize: 3 }),
+        batchNorm(),
+        activation('tanh'),
+        avgPool2d({ poolSize: 2, strides: 1 }),
+        conv2d({ filters: 4, kernelSize: 3, strides: 2 }),
+        batchNorm(),
+        activation('relu'),
+        maxPool2d(2),
+        flatten(),
+        dense({ units: 5, activation: 'tanh' }),
+        dense({ units: 3 }),
+      ],
+      seed: 5,
+    });
+    tf.tidy(() => {
+      const trace = network.forward(tf.tensor(randomSource(7).stream('x').normalArray(4 * 162), [4, 9, 9, 2]), { training: true });
+      const ctx = stepContext({ network, trace, target: trace.output.clone(), loss: mseLoss(), step: 0, epoch: 0, random: randomSource(13) });
+      const { signals, deltas } = walk(differenceTargetPropagation(), network, ctx);
+      for (const l of [0, 1]) same(signals[l].target!, ctx.trace.layers[l].output);
+      for (const d of deltas) expect(tf.max(tf.abs(d)).dataSync()[0]).toBe(0);
+    });
+    network.dispose();
+  });
+
+  it('plain TP has no such fixed point on lenet5 either', () => {
+    const network = lenet();
+    tf.tidy(() => {
+      const ctx = lenetContext(network, mseLoss(), (out) => out.clone());
+      const { signals, deltas } = walk(targetPropagation(), network, ctx);
+      expect(tf.max(tf.abs(deltas[3])).dataSync()[0]).toBe(0);
+      for (const l of [0, 1, 2]) {
+        expect(relativeError(signals[l].target!, ctx.trace.layers[l].output)).toBeGreaterThan(0.1);
+        expect(tf.max(tf.abs(deltas[l])).dataSync()[0]).toBeGreaterThan(0);
+      }
+    });
+    network.dispose();
+  });
+});
+
 describe('teaching signals in backprop’s convention', () => {
   it.each([
     ['DTP', () => differenceTargetPropagation({ alpha: 0.07 })],
@@ -134,7 +219,7 @@ describe('teaching signals in backprop’s convention', () => {
     tf.tidy(() => {
       const ctx = contextFor(network, softmaxCrossEntropyLoss(), () => labels());
       const { deltas } = walk(create(), network, ctx);
-      const bp = backpropSignals(network, ctx.trace, ctx.outputError);
+      const bp = backpropSignals(network, ctx.trace, ctx);
       expect(relativeError(deltas[3], bp[3])).toBe(0);
       expect(relativeError(deltas[2], tf.mul(0.07, bp[2]))).toBeLessThan(1e-5);
       // lower layers: their own local loss, a genuinely different direction
@@ -150,7 +235,7 @@ describe('teaching signals in backprop’s convention', () => {
       let expected: Tensor | undefined;
       // alternating, epoch 0: a forward epoch, so the inverse read afterwards is the one that made the target
       const { signals, deltas } = walk(simplifiedDifferenceTargetPropagation({ schedule: 'alternating' }), network, ctx, (states) => {
-        const inv = { layer: network.layers[3], activation: network.layers[2].activation, state: states[3] };
+        const inv = { layer: network.layers[3], activation: network.layers[2].activation, weights: states[3].tensors, trace: ctx.trace };
         const g = (u: Tensor) => inverseForward(inv, u).out;
         expected = tf.keep(tf.add(ctx.trace.layers[2].output, tf.sub(g(ctx.target), g(tf.softmax(ctx.trace.output)))));
       });
@@ -193,7 +278,7 @@ describe('per-layer composition', () => {
     const network = net();
     const bp = tf.tidy(() => {
       const ctx = contextFor(network, softmaxCrossEntropyLoss(), () => labels());
-      return backpropSignals(network, ctx.trace, ctx.outputError).map((s) => Array.from(s.dataSync()));
+      return backpropSignals(network, ctx.trace, ctx).map((s) => Array.from(s.dataSync()));
     });
     network.dispose();
     expect(mixed.signals[3]).toEqual(bp[3]);
