@@ -12,37 +12,30 @@
 #include <vector>
 
 #include "kernels.h"
+#include "napi_util.h"
 #include "parallel.h"
+#include "sums.h"
 
 using namespace bioprop;
 
 namespace {
+bool hasAvx2();
+const KernelTable* activeKernels;
+}  // namespace
 
-bool fail(const Napi::Env& env, const char* message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-  return false;
-}
-
-bool getF32(const Napi::CallbackInfo& info, size_t i, float*& data, size_t& length) {
-  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    return fail(info.Env(), "expected a Float32Array argument");
+const KernelTable& bioprop::activeKernelTable() {
+  if (!activeKernels) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    activeKernels = hasAvx2() ? &avx2::table : &base::table;
+#else
+    activeKernels = &base::table;
+#endif
   }
-  auto arr = info[i].As<Napi::Float32Array>();
-  data = arr.Data();
-  length = arr.ElementLength();
-  return true;
+  return *activeKernels;
 }
 
-bool getI32Vec(const Napi::CallbackInfo& info, size_t i, std::vector<int64_t>& out) {
-  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    return fail(info.Env(), "expected an Int32Array argument");
-  }
-  auto arr = info[i].As<Napi::Int32Array>();
-  out.assign(arr.Data(), arr.Data() + arr.ElementLength());
-  return true;
-}
+namespace {
 
-int64_t num(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int64Value(); }
 
 // ---------------------------------------------------------------------------------------------
 // Matrix multiply
@@ -133,17 +126,7 @@ bool hasAvx2() {
 }
 
 // The kernel set in use: AVX2+FMA when the CPU has both, the baseline otherwise (tests switch to compare both).
-const KernelTable* activeKernels = nullptr;
-const KernelTable& kernels() {
-  if (!activeKernels) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    activeKernels = hasAvx2() ? &avx2::table : &base::table;
-#else
-    activeKernels = &base::table;
-#endif
-  }
-  return *activeKernels;
-}
+const KernelTable& kernels() { return activeKernelTable(); }
 
 struct BroadcastPlan {
   std::vector<int64_t> dims, as, bs;  // collapsed output dims; element strides of a and b (0 = broadcast)
@@ -189,6 +172,28 @@ void runBinary(const BroadcastPlan& p, const float* a, const float* b, T* out, R
   const int64_t inner = p.dims.back();
   const int64_t rows = p.total() / std::max<int64_t>(inner, 1);
   if (inner == 0 || rows == 0) return;
+  // [rows, inner] with one operand a short row repeated (a bias of a few channels): tile that row into a block of
+  // whole rows and run the block as one same-shape row, instead of one short row at a time
+  if (p.dims.size() == 2 && inner < 64 && rows > 1) {
+    const bool bRepeats = p.as[0] == inner && p.as[1] == 1 && p.bs[0] == 0 && p.bs[1] == 1;
+    const bool aRepeats = p.bs[0] == inner && p.bs[1] == 1 && p.as[0] == 0 && p.as[1] == 1;
+    if (aRepeats || bRepeats) {
+      const int64_t per = std::max<int64_t>(1, 256 / inner), block = per * inner;
+      float tiled[512];
+      const float* row = aRepeats ? a : b;
+      for (int64_t i = 0; i < block; i++) tiled[i] = row[i % inner];
+      parallelFor(rows / per, block, [&](int64_t g0, int64_t g1) {
+        for (int64_t g = g0; g < g1; g++) {
+          const int64_t at = g * block;
+          if (aRepeats) rowFn(tiled, b + at, out + at, block, 1, 1);
+          else rowFn(a + at, tiled, out + at, block, 1, 1);
+        }
+      });
+      const int64_t done = (rows / per) * per;
+      if (done < rows) binaryRows(p, a, b, out, done, rows, rowFn);
+      return;
+    }
+  }
   parallelFor(rows, inner, [&](int64_t r0, int64_t r1) { binaryRows(p, a, b, out, r0, r1, rowFn); });
 }
 
@@ -340,6 +345,16 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
         }
       }
     });
+    return env.Undefined();
+  }
+  // a few columns: summed as flat runs of several rows (one short row at a time does not vectorize)
+  if (sum && inner < kPeriodicSumChannels) {
+    std::vector<double> acc(static_cast<size_t>(inner));
+    for (int64_t o = 0; o < outer; o++) {
+      const float* base = x + o * r * inner;
+      periodicColumnSums(r, inner, acc.data(), [base](int64_t i, int64_t) { return base[i]; });
+      for (int64_t i = 0; i < inner; i++) out[o * inner + i] = static_cast<float>(acc[i] * scale);
+    }
     return env.Undefined();
   }
   // strided: accumulate whole rows of `inner` values
@@ -532,142 +547,6 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Convolution (NHWC input, HWIO filter, dilation 1) through im2col + one sgemm
-
-struct ConvGeom {
-  int64_t N, H, W, C, kh, kw, F, sh, sw, padTop, padLeft, outH, outW;
-  int64_t rows() const { return N * outH * outW; }
-  int64_t patch() const { return kh * kw * C; }
-};
-
-// Reads the 13 integers of ConvGeom from info[from..]; false (with an exception) when they do not describe a valid
-// convolution of `x` (length lx) with a filter of length lf into an output of length lo (im2col side: lo = rows·F).
-bool readGeom(const Napi::CallbackInfo& info, size_t from, ConvGeom& g) {
-  int64_t* f[] = {&g.N, &g.H, &g.W, &g.C, &g.kh, &g.kw, &g.F, &g.sh, &g.sw, &g.padTop, &g.padLeft, &g.outH, &g.outW};
-  for (size_t i = 0; i < 13; i++) {
-    if (!info[from + i].IsNumber()) return fail(info.Env(), "conv: expected numeric geometry");
-    *f[i] = num(info, from + i);
-  }
-  if (g.N < 0 || g.H < 1 || g.W < 1 || g.C < 1 || g.kh < 1 || g.kw < 1 || g.F < 1 || g.sh < 1 || g.sw < 1 || g.outH < 0 ||
-      g.outW < 0) {
-    return fail(info.Env(), "conv: bad geometry");
-  }
-  return true;
-}
-
-// Rows [r0, r1) of the patch matrix: row (n, oy, ox) holds x[n, oy·sh − padTop + ky, ox·sw − padLeft + kx, c] in
-// (ky, kx, c) order, the filter's HWI order; reads outside the image are zero.
-void im2colRows(const ConvGeom& g, const float* x, float* cols, int64_t r0, int64_t r1) {
-  const int64_t K = g.patch(), C = g.C;
-  for (int64_t r = r0; r < r1; r++) {
-    const int64_t ox = r % g.outW, oy = (r / g.outW) % g.outH, n = r / (g.outW * g.outH);
-    float* dst = cols + (r - r0) * K;
-    const int64_t y0 = oy * g.sh - g.padTop, x0 = ox * g.sw - g.padLeft;
-    const float* img = x + n * g.H * g.W * C;
-    for (int64_t ky = 0; ky < g.kh; ky++) {
-      const int64_t iy = y0 + ky;
-      float* d = dst + ky * g.kw * C;
-      if (iy < 0 || iy >= g.H) {
-        std::fill(d, d + g.kw * C, 0.0f);
-        continue;
-      }
-      // the kx taps inside the image are one contiguous run of the input row
-      const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min<int64_t>(g.kw, g.W - x0);
-      if (kx1 <= kx0) {
-        std::fill(d, d + g.kw * C, 0.0f);
-        continue;
-      }
-      std::fill(d, d + kx0 * C, 0.0f);
-      std::copy(img + (iy * g.W + x0 + kx0) * C, img + (iy * g.W + x0 + kx1) * C, d + kx0 * C);
-      std::fill(d + kx1 * C, d + g.kw * C, 0.0f);
-    }
-  }
-}
-
-// Rows per im2col chunk: keeps the scratch patch matrix near 16 MB however large the batch is.
-int64_t chunkRows(const ConvGeom& g) { return std::max<int64_t>(1, (int64_t{4} << 20) / std::max<int64_t>(1, g.patch())); }
-
-std::vector<float>& scratch(size_t n) {
-  static std::vector<float> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf;
-}
-
-// conv2d(x, filter, out, N, H, W, C, kh, kw, F, sh, sw, padTop, padLeft, outH, outW):
-// out[N·outH·outW, F] = im2col(x)[·, kh·kw·C] · filter[kh·kw·C, F]
-Napi::Value Conv2d(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  float *x, *w, *out;
-  size_t lx, lw, lo;
-  if (!getF32(info, 0, x, lx) || !getF32(info, 1, w, lw) || !getF32(info, 2, out, lo)) return env.Undefined();
-  ConvGeom g;
-  if (!readGeom(info, 3, g)) return env.Undefined();
-  const int64_t K = g.patch(), rows = g.rows();
-  if (static_cast<int64_t>(lx) < g.N * g.H * g.W * g.C || static_cast<int64_t>(lw) < K * g.F ||
-      static_cast<int64_t>(lo) < rows * g.F) {
-    return fail(env, "conv2d: array too small"), env.Undefined();
-  }
-  if (rows == 0) return env.Undefined();
-  // a 1×1 stride-1 unpadded convolution is already a matrix product: x is [N·H·W, C]
-  if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padTop == 0 && g.padLeft == 0 && g.outH == g.H && g.outW == g.W) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(g.F), static_cast<int>(K),
-                1.0f, x, static_cast<int>(K), w, static_cast<int>(g.F), 0.0f, out, static_cast<int>(g.F));
-    return env.Undefined();
-  }
-  const int64_t chunk = std::min(rows, chunkRows(g));
-  float* cols = scratch(static_cast<size_t>(chunk * K)).data();
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t r1 = std::min(rows, r0 + chunk);
-    im2colRows(g, x, cols, r0, r1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(r1 - r0), static_cast<int>(g.F), static_cast<int>(K),
-                1.0f, cols, static_cast<int>(K), w, static_cast<int>(g.F), 0.0f, out + r0 * g.F, static_cast<int>(g.F));
-  }
-  return env.Undefined();
-}
-
-// conv2dBackpropInput(dy, filter, dx, N, H, W, C, kh, kw, F, sh, sw, padTop, padLeft, outH, outW):
-// cols = dy[N·outH·outW, F] · filter[kh·kw·C, F]ᵀ, then col2im adds every patch entry back onto the pixel it was
-// read from (padding reads dropped); dx is [N, H, W, C]
-Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  float *dy, *w, *dx;
-  size_t ldy, lw, ldx;
-  if (!getF32(info, 0, dy, ldy) || !getF32(info, 1, w, lw) || !getF32(info, 2, dx, ldx)) return env.Undefined();
-  ConvGeom g;
-  if (!readGeom(info, 3, g)) return env.Undefined();
-  const int64_t K = g.patch(), rows = g.rows(), C = g.C;
-  if (static_cast<int64_t>(ldy) < rows * g.F || static_cast<int64_t>(lw) < K * g.F || static_cast<int64_t>(ldx) < g.N * g.H * g.W * C) {
-    return fail(env, "conv2dBackpropInput: array too small"), env.Undefined();
-  }
-  std::fill(dx, dx + g.N * g.H * g.W * C, 0.0f);
-  if (rows == 0) return env.Undefined();
-  const int64_t chunk = std::min(rows, chunkRows(g));
-  float* cols = scratch(static_cast<size_t>(chunk * K)).data();
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t r1 = std::min(rows, r0 + chunk);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(r1 - r0), static_cast<int>(K), static_cast<int>(g.F),
-                1.0f, dy + r0 * g.F, static_cast<int>(g.F), w, static_cast<int>(g.F), 0.0f, cols, static_cast<int>(K));
-    for (int64_t r = r0; r < r1; r++) {
-      const int64_t ox = r % g.outW, oy = (r / g.outW) % g.outH, n = r / (g.outW * g.outH);
-      const float* src = cols + (r - r0) * K;
-      const int64_t y0 = oy * g.sh - g.padTop, x0 = ox * g.sw - g.padLeft;
-      float* img = dx + n * g.H * g.W * C;
-      for (int64_t ky = 0; ky < g.kh; ky++) {
-        const int64_t iy = y0 + ky;
-        if (iy < 0 || iy >= g.H) continue;
-        const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min<int64_t>(g.kw, g.W - x0);
-        if (kx1 <= kx0) continue;
-        const float* __restrict s = src + (ky * g.kw + kx0) * C;
-        float* __restrict d = img + (iy * g.W + x0 + kx0) * C;
-        const int64_t len = (kx1 - kx0) * C;
-        for (int64_t i = 0; i < len; i++) d[i] += s[i];
-      }
-    }
-  }
-  return env.Undefined();
-}
-
-// ---------------------------------------------------------------------------------------------
 // Configuration
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -714,8 +593,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("adamStep", Napi::Function::New(env, AdamStep));
-  exports.Set("conv2d", Napi::Function::New(env, Conv2d));
-  exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
+  registerConv(env, exports);
+  registerNn(env, exports);
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   return exports;

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "bioprop_blas",
-      "sources": ["native/addon.cc", "native/kernels_base.cc", "native/kernels_avx2.cc"],
+      "sources": ["native/addon.cc", "native/conv.cc", "native/nn.cc", "native/kernels_base.cc", "native/kernels_avx2.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],

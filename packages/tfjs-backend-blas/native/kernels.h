@@ -26,7 +26,12 @@ struct KernelTable {
   // w' = (1−decay)·w + s; inputs and outputs are distinct arrays
   void (*adamRange)(const float* w, const float* g, const float* m, const float* v, float* outW, float* outM, float* outV,
                     float* outStep, int64_t begin, int64_t end, const AdamConsts& k);
+  // out[i] = Σ_t a[t][i]·b[t][i] (or out[i] += …, when accumulate) for i < n: the rows of a direct convolution
+  void (*sumOfProducts)(const float* const* a, const float* const* b, int64_t count, float* out, int64_t n, bool accumulate);
 };
+
+// The kernel set in use (addon.cc): AVX2+FMA where the CPU has both, the baseline otherwise.
+const KernelTable& activeKernelTable();
 
 namespace base {
 extern const KernelTable table;

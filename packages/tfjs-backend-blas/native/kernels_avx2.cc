@@ -11,7 +11,7 @@
 namespace bioprop {
 namespace avx2 {
 #include "kernels_impl.h"
-const KernelTable table = {"avx2+fma", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl, adamRangeImpl};
+const KernelTable table = {"avx2+fma", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl, adamRangeImpl, sumOfProductsImpl};
 }  // namespace avx2
 }  // namespace bioprop
 #endif

@@ -8,6 +8,6 @@
 namespace bioprop {
 namespace base {
 #include "kernels_impl.h"
-const KernelTable table = {"baseline", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl, adamRangeImpl};
+const KernelTable table = {"baseline", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl, adamRangeImpl, sumOfProductsImpl};
 }  // namespace base
 }  // namespace bioprop

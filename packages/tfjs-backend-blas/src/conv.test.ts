@@ -1,9 +1,10 @@
-// The native Conv2D and Conv2DBackpropInput (im2col / col2im + one sgemm) against the cpu backend's kernels on
-// seeded random geometries, the cases handed to the cpu kernels, and core's conv2d and locallyConnected2d layers.
+// The native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter (im2col / col2im + sgemm) against the cpu
+// backend's kernels on seeded random geometries, the cases handed to the cpu kernels, and core's conv2d and
+// locallyConnected2d layers.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
-import { conv2d, locallyConnected2d, randomStream, type Layer, type Padding, type Tensor } from '@bioprop/core';
+import { conv2d, locallyConnected2d, sequential, type Layer, type Padding, type Tensor } from '@bioprop/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { excess, nativeProblem, onBackend, pkg, rng } from './test-helpers.js';
 
@@ -59,7 +60,8 @@ suite('Conv2D (im2col + sgemm)', () => {
     const r = rng(11);
     let larger = 0;
     for (let t = 0; t < 80; t++) {
-      const c = randomCase(r);
+      // few channels run the direct convolution (stride 1 along the width, F ≤ 8, C ≤ 4), the rest im2col + sgemm
+      const c = t % 4 === 3 ? { ...randomCase(r), c: r.int(3, 10), f: r.int(7, 20) } : randomCase(r);
       if (c.kh > c.h || c.kw > c.w) larger++;
       const xv = r.array(c.n * c.h * c.w * c.c);
       const wv = r.array(c.kh * c.kw * c.c * c.f);
@@ -128,6 +130,63 @@ suite('Conv2D (im2col + sgemm)', () => {
   });
 });
 
+suite('FusedConv2D (the convolution, then bias and activation in place)', () => {
+  it('equals conv2d + add (+ activation) on blas bit for bit, and the cpu kernel within rounding', async () => {
+    pkg.resetKernelStats();
+    const r = rng(15);
+    const activations = ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const;
+    for (let t = 0; t < 24; t++) {
+      const c = t % 3 === 2 ? { ...randomCase(r), c: r.int(3, 9), f: r.int(7, 18) } : randomCase(r);
+      const activation = activations[t % activations.length];
+      const xv = r.array(c.n * c.h * c.w * c.c);
+      const wv = r.array(c.kh * c.kw * c.c * c.f);
+      const bv = r.array(c.f);
+      const x = () => tf.tensor4d(xv, [c.n, c.h, c.w, c.c]);
+      const w = () => tf.tensor4d(wv, [c.kh, c.kw, c.c, c.f]);
+      const fused = () => tf.fused.conv2d({ x: x(), filter: w(), strides: c.strides, pad: c.pad, bias: tf.tensor1d(bv), activation, leakyreluAlpha: 0.3 });
+      const separate = () => {
+        const z = tf.add(tf.conv2d(x(), w(), c.strides, c.pad), tf.tensor1d(bv));
+        const acts: Record<string, (v: tf.Tensor) => tf.Tensor> = {
+          linear: (v) => v,
+          relu: tf.relu,
+          relu6: tf.relu6,
+          elu: tf.elu,
+          sigmoid: tf.sigmoid,
+          leakyrelu: (v) => tf.leakyRelu(v, 0.3),
+        };
+        return acts[activation](z);
+      };
+      const viaFused = await onBackend('blas', fused);
+      const viaOps = await onBackend('blas', separate);
+      expect(Array.from(viaFused.values), `${label(c)} ${activation}: fused = conv2d + add`).toEqual(Array.from(viaOps.values));
+      const cpu = await onBackend('cpu', fused);
+      let scale = 0;
+      for (const v of cpu.values) scale = Math.max(scale, Math.abs(v));
+      expect(excess(viaFused.values, cpu.values, 1e-5, 1e-5 * scale), `${label(c)} ${activation}: vs cpu`).toBe(0);
+    }
+    expect(pkg.kernelStats().native.FusedConv2D).toBe(24);
+    expect(pkg.kernelStats().fallback.FusedConv2D).toBeUndefined();
+  });
+
+  it('autodiff through it (input, filter and bias gradients) agrees with cpu', async () => {
+    const r = rng(16);
+    const xv = r.array(2 * 7 * 6 * 3);
+    const wv = r.array(3 * 3 * 3 * 5);
+    const bv = r.array(5);
+    const grads = () => {
+      const g = tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'same', bias: b }))),
+      )([tf.tensor4d(xv, [2, 7, 6, 3]), tf.tensor4d(wv, [3, 3, 3, 5]), tf.tensor1d(bv)]);
+      return tf.concat(g.map((t) => tf.reshape(t, [-1])));
+    };
+    const cpu = await onBackend('cpu', grads);
+    const blas = await onBackend('blas', grads);
+    let scale = 0;
+    for (const v of cpu.values) scale = Math.max(scale, Math.abs(v));
+    expect(excess(blas.values, cpu.values, 1e-5, 1e-5 * scale)).toBe(0);
+  });
+});
+
 suite('Conv2DBackpropInput (sgemm + col2im)', () => {
   it('equals the cpu kernel on random shapes, strides and both paddings', async () => {
     pkg.resetKernelStats();
@@ -154,6 +213,34 @@ suite('Conv2DBackpropInput (sgemm + col2im)', () => {
     expect(pkg.kernelStats().fallback.Conv2DBackpropInput).toBeUndefined();
   });
 
+  it('equals the cpu kernel on stride-1 geometries with ≥ 8 input channels (the flipped-filter convolution)', async () => {
+    pkg.resetKernelStats();
+    const r = rng(23);
+    for (let t = 0; t < 30; t++) {
+      const c: Case = { ...randomCase(r), c: r.int(8, 12), f: r.int(1, 9), strides: [1, 1] };
+      // 'same' keeps the output the input's size (the flipped path); 'valid' with a small kernel nearly does
+      if (t % 3 === 0) c.pad = 'valid';
+      if (c.pad === 'valid') {
+        c.kh = Math.min(c.kh, c.h);
+        c.kw = Math.min(c.kw, c.w);
+      }
+      const inShape: [number, number, number, number] = [c.n, c.h, c.w, c.c];
+      const info = tf.backend_util.computeConv2DInfo(inShape, [c.kh, c.kw, c.c, c.f], c.strides, 1, c.pad);
+      const dyShape = [c.n, info.outHeight, info.outWidth, c.f];
+      const dyv = r.array(size(dyShape));
+      const wv = r.array(c.kh * c.kw * c.c * c.f);
+      const dy = () => tf.tensor4d(dyv, dyShape as [number, number, number, number]);
+      const w = () => tf.tensor4d(wv, [c.kh, c.kw, c.c, c.f]);
+      await compareSums(
+        () => tf.conv2dTranspose(dy(), w(), inShape, 1, c.pad),
+        () => tf.conv2dTranspose(tf.abs(dy()), tf.abs(w()), inShape, 1, c.pad),
+        c.kh * c.kw * c.f,
+        label(c),
+      );
+    }
+    expect(pkg.kernelStats().native.Conv2DBackpropInput).toBe(30);
+  });
+
   it("is conv2d's gradient with respect to its input (autodiff through both kernels agrees with cpu)", async () => {
     const r = rng(22);
     const xv = r.array(3 * 9 * 10 * 2);
@@ -167,9 +254,110 @@ suite('Conv2DBackpropInput (sgemm + col2im)', () => {
   });
 });
 
+/** `Conv2DBackpropFilter` as tfjs' conv2d gradient calls it (the op is not exported). */
+function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: [number, number] | number, pad: unknown): tf.Tensor {
+  return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape } as never);
+}
+
+suite('Conv2DBackpropFilter (im2col + sgemm, accumulated over chunks)', () => {
+  it('equals the cpu kernel on random shapes, strides and both paddings', async () => {
+    pkg.resetKernelStats();
+    const r = rng(41);
+    for (let t = 0; t < 60; t++) {
+      const c = t % 4 === 3 ? { ...randomCase(r), c: r.int(6, 12), f: r.int(6, 20) } : randomCase(r);
+      if (c.pad === 'valid') {
+        c.kh = Math.min(c.kh, c.h);
+        c.kw = Math.min(c.kw, c.w);
+      }
+      const inShape: [number, number, number, number] = [c.n, c.h, c.w, c.c];
+      const filterShape = [c.kh, c.kw, c.c, c.f];
+      const info = tf.backend_util.computeConv2DInfo(inShape, filterShape as [number, number, number, number], c.strides, 1, c.pad);
+      const dyShape: [number, number, number, number] = [c.n, info.outHeight, info.outWidth, c.f];
+      const xv = r.array(size(inShape));
+      const dyv = r.array(size(dyShape));
+      // each filter entry sums one product per output position of every sample
+      await compareSums(
+        () => filterGrad(tf.tensor4d(xv, inShape), tf.tensor4d(dyv, dyShape), filterShape, c.strides, c.pad),
+        () => filterGrad(tf.abs(tf.tensor4d(xv, inShape)), tf.abs(tf.tensor4d(dyv, dyShape)), filterShape, c.strides, c.pad),
+        c.n * info.outHeight * info.outWidth,
+        label(c),
+      );
+    }
+    expect(pkg.kernelStats().native.Conv2DBackpropFilter).toBe(60);
+    expect(pkg.kernelStats().fallback.Conv2DBackpropFilter).toBeUndefined();
+  });
+
+  it('covers 1×1 kernels (one plain product), explicit padding, many chunks and an exact small case', async () => {
+    pkg.resetKernelStats();
+    const r = rng(42);
+    const cases: [number[], number[], [number, number], unknown][] = [
+      [[2, 7, 6, 3], [1, 1, 3, 5], [1, 1], 'valid'],
+      [[2, 7, 6, 3], [1, 1, 3, 5], [2, 2], 'same'],
+      [[2, 7, 6, 3], [3, 2, 3, 4], [1, 2], 1],
+      [[2, 7, 6, 3], [2, 3, 3, 2], [2, 1], [[0, 0], [2, 0], [1, 3], [0, 0]]],
+      // 64·16·16 = 16384 patch rows of 3·3·4: far more than one chunk
+      [[64, 16, 16, 4], [3, 3, 4, 3], [1, 1], 'same'],
+    ];
+    for (const [xShape, filterShape, strides, pad] of cases) {
+      const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad as 'same');
+      const dyShape: [number, number, number, number] = [xShape[0], info.outHeight, info.outWidth, filterShape[3]];
+      const xv = r.array(size(xShape));
+      const dyv = r.array(size(dyShape));
+      const x4 = xShape as [number, number, number, number];
+      await compareSums(
+        () => filterGrad(tf.tensor4d(xv, x4), tf.tensor4d(dyv, dyShape), filterShape, strides, pad),
+        () => filterGrad(tf.abs(tf.tensor4d(xv, x4)), tf.abs(tf.tensor4d(dyv, dyShape)), filterShape, strides, pad),
+        dyShape[0] * dyShape[1] * dyShape[2],
+        `x [${xShape}] filter [${filterShape}] strides ${strides} pad ${JSON.stringify(pad)}`,
+      );
+    }
+    expect(pkg.kernelStats().native.Conv2DBackpropFilter).toBe(cases.length);
+    // x = 1..4 in a 2×2 image, dy = ones, 2×2 'same' (pads bottom/right): each tap sums the pixels it reads
+    await tf.setBackend('blas');
+    const g = filterGrad(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]), tf.ones([1, 2, 2, 1]) as tf.Tensor4D, [2, 2, 1, 1], 1, 'same');
+    expect(Array.from(g.dataSync())).toEqual([10, 6, 7, 4]);
+    g.dispose();
+  });
+
+  it("is conv2d's gradient with respect to its filter (autodiff through the kernel agrees with cpu)", async () => {
+    pkg.resetKernelStats();
+    const r = rng(43);
+    const xv = r.array(3 * 9 * 10 * 2);
+    const wv = r.array(4 * 3 * 2 * 5);
+    const grad = () => tf.grad((w: tf.Tensor) => tf.sum(tf.square(tf.conv2d(tf.tensor4d(xv, [3, 9, 10, 2]), w as tf.Tensor4D, [2, 3], 'same'))))(tf.tensor4d(wv, [4, 3, 2, 5]));
+    const cpu = await onBackend('cpu', grad);
+    const blas = await onBackend('blas', grad);
+    let scale = 0;
+    for (const v of cpu.values) scale = Math.max(scale, Math.abs(v));
+    expect(excess(blas.values, cpu.values, 1e-5, 1e-5 * scale)).toBe(0);
+    expect(pkg.kernelStats().native.Conv2DBackpropFilter).toBe(1);
+  });
+
+  it('hands NCHW to the cpu kernel, with its result', async () => {
+    pkg.resetKernelStats();
+    const r = rng(44);
+    const xv = r.array(2 * 3 * 8 * 7);
+    const dyv = r.array(2 * 4 * 6 * 5);
+    const nchw = (backend: string) =>
+      onBackend(backend, () =>
+        tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(xv, [2, 3, 8, 7]), dy: tf.tensor4d(dyv, [2, 4, 6, 5]) }, {
+          strides: 1,
+          pad: 'valid',
+          dataFormat: 'NCHW',
+          filterShape: [3, 3, 3, 4],
+        } as never),
+      );
+    const cpu = await nchw('cpu');
+    const blas = await nchw('blas');
+    expect(Array.from(blas.values)).toEqual(Array.from(cpu.values));
+    expect(pkg.kernelStats().fallback.Conv2DBackpropFilter).toBe(1);
+    expect(pkg.kernelStats().native.Conv2DBackpropFilter).toBeUndefined();
+  });
+});
+
 // core's convolutional layers: the same layer (same seed) evaluated on both backends
 function buildLayer(spec: ReturnType<typeof conv2d>, inputShape: number[]): Layer {
-  return spec.build(inputShape, { index: 0, random: randomStream(5, 'init'), defaultName: 'layer' });
+  return sequential({ inputShape, layers: [spec], seed: 5 }).layers[0];
 }
 
 suite("core's conv2d and locallyConnected2d layers on blas equal cpu", () => {
@@ -212,9 +400,14 @@ suite("core's conv2d and locallyConnected2d layers on blas equal cpu", () => {
         expect(excess(results.blas[i], cpu, 1e-5, 1e-5 * scale), `${name}: ${what}`).toBe(0);
       });
     }
-    // the layers' convolutions (conv2d's linear, both layers' patch extraction) and conv2d's backwardInput ran natively
-    expect(pkg.kernelStats().native.Conv2D).toBeGreaterThanOrEqual(layers.length * 2);
-    expect(pkg.kernelStats().native.Conv2DBackpropInput).toBe(4);
+    // natively: conv2d's linear, paramGrads (Conv2DBackpropFilter, no patch extraction on blas) and
+    // backwardInput; the locally connected layers' patch extraction in linear and paramGrads (Conv2D)
+    const convLayers = layers.filter(([name]) => name.startsWith('conv2d')).length;
+    // conv2d's linear map with its bias: FusedConv2D
+    expect(pkg.kernelStats().native.FusedConv2D).toBe(convLayers);
+    expect(pkg.kernelStats().native.Conv2D).toBe(2 * (layers.length - convLayers));
+    expect(pkg.kernelStats().native.Conv2DBackpropFilter).toBe(convLayers);
+    expect(pkg.kernelStats().native.Conv2DBackpropInput).toBe(convLayers);
     expect(pkg.kernelStats().fallback.Conv2D).toBeUndefined();
   });
 });

@@ -80,7 +80,16 @@ export function measureSgemmPeak(options: SgemmPeakOptions = {}): number {
   return addon.sgemmPeak(size, reps);
 }
 
-export { ADAM_STEP_KERNEL, BACKEND_NAME, NATIVE_KERNEL_NAMES, kernelStats, resetKernelStats } from './kernels.js';
+export {
+  ADAM_STEP_KERNEL,
+  BACKEND_NAME,
+  BATCH_NORM_GRAD_KERNEL,
+  BATCH_NORM_TRAIN_KERNEL,
+  NATIVE_KERNEL_NAMES,
+  RELU_GRAD_KERNEL,
+  kernelStats,
+  resetKernelStats,
+} from './kernels.js';
 export type { KernelStats } from './kernels.js';
 export { BlasBackend, BACKEND_PRIORITY } from './backend.js';
 export { NativeAddonError, loadNativeAddon } from './native.js';

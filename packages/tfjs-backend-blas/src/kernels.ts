@@ -1,8 +1,13 @@
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { ConvGeometry, NativeAddon } from './native.js';
-import { planBinary, planMatMul, planReduce, planTranspose } from './plan.js';
+import type { ConvGeometry, NativeAddon, PoolGeometry } from './native.js';
+import {
+  planBinary as planBinaryShapes,
+  planMatMul as planMatMulShapes,
+  planReduce as planReduceShapes,
+  planTranspose as planTransposeShapes,
+} from './plan.js';
 
 /** The tfjs backend name this package registers. */
 export const BACKEND_NAME = 'blas';
@@ -12,6 +17,16 @@ export const BACKEND_NAME = 'blas';
  * name as `ADAM_STEP_KERNEL`; this package does not depend on core at run time, so it spells it out).
  */
 export const ADAM_STEP_KERNEL = 'BiopropAdamStep';
+
+/**
+ * Core's fused batch norm (training mode), run by its `batchNorm` module when the active backend registers it:
+ * inputs `{ x, gamma, beta }` (x `[..., C]`), attrs `{ epsilon }`, outputs `[y, xhat, mean, variance, invStd]`.
+ */
+export const BATCH_NORM_TRAIN_KERNEL = 'BiopropBatchNormTrain';
+/** Its VJP: inputs `{ dy, xhat, gamma, invStd }`, outputs `[dx, dGamma, dBeta]`. */
+export const BATCH_NORM_GRAD_KERNEL = 'BiopropBatchNormGrad';
+/** The relu activation's VJP `dy · 1_{x>0}`: inputs `{ dy, x }`, one output. */
+export const RELU_GRAD_KERNEL = 'BiopropReluGrad';
 
 // op codes shared with native/addon.cc
 const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6 } as const;
@@ -53,6 +68,7 @@ function f32(backend: Backend, t: TensorInfo | undefined): Float32Array | null {
 }
 
 const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 interface LazyTransposes {
   makeLazyTranspose(src: Float32Array, rows: number, cols: number, outShape: number[]): TensorInfo;
@@ -91,6 +107,24 @@ export function resetKernelStats(): void {
  */
 export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => KernelFunc): KernelConfig[] {
   const configs: KernelConfig[] = [];
+  // a training step repeats the same few shapes every step: plans are kept by their arguments (and never mutated)
+  const cached = <A extends unknown[], P>(plan: (...args: A) => P): ((...args: A) => P) => {
+    const plans = new Map<string, P>();
+    return (...args: A) => {
+      const key = args.map((a) => (Array.isArray(a) ? a.join(',') : String(a))).join('|');
+      let p = plans.get(key);
+      if (p === undefined && !plans.has(key)) {
+        if (plans.size >= 512) plans.clear();
+        p = plan(...args);
+        plans.set(key, p);
+      }
+      return p as P;
+    };
+  };
+  const planBinary = cached(planBinaryShapes);
+  const planReduce = cached(planReduceShapes);
+  const planTranspose = cached(planTransposeShapes);
+  const planMatMul = cached(planMatMulShapes);
   const add = (kernelName: string, native: (args: Args) => TensorInfo | null) => {
     const fallback = cpuKernel(kernelName);
     const kernelFunc: KernelFunc = (args) => {
@@ -289,13 +323,13 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
 
   // ---- convolutions: im2col + one sgemm (NHWC, dilation 1; NCHW and dilated convolutions stay on the cpu kernels)
   /** The addon's geometry for an NHWC convolution of x by filter, or null when the native path does not cover it. */
-  const convGeometry = (xShape: readonly number[], filter: TensorInfo, attrs: NamedAttrMap, dilations: unknown): ConvGeometry | null => {
+  const convGeometry = (xShape: readonly number[], filterShape: readonly number[], attrs: NamedAttrMap, dilations: unknown): ConvGeometry | null => {
     const dataFormat = (attrs.dataFormat as string | undefined) ?? 'NHWC';
-    if (dataFormat !== 'NHWC' || xShape.length !== 4 || filter.shape.length !== 4 || filter.shape[2] !== xShape[3]) return null;
-    if (sizeOf(xShape) === 0 || sizeOf(filter.shape) === 0) return null;
+    if (dataFormat !== 'NHWC' || xShape.length !== 4 || filterShape.length !== 4 || filterShape[2] !== xShape[3]) return null;
+    if (sizeOf(xShape) === 0 || sizeOf(filterShape) === 0) return null;
     const info = backend_util.computeConv2DInfo(
       xShape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
+      filterShape as [number, number, number, number],
       attrs.strides as number | [number, number],
       dilations as number | [number, number],
       attrs.pad as 'valid' | 'same' | number | backend_util.ExplicitPadding,
@@ -310,12 +344,35 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
     const xv = f32(backend, inputs.x);
     const wv = f32(backend, inputs.filter);
     if (!xv || !wv) return null;
-    const g = convGeometry(inputs.x.shape, inputs.filter, attrs, attrs.dilations ?? 1);
+    const g = convGeometry(inputs.x.shape, inputs.filter.shape, attrs, attrs.dilations ?? 1);
     if (!g) return null;
     const [n, , , , , , outC, , , , , outH, outW] = g;
     const out = alloc(backend, n * outH * outW * outC);
     addon.conv2d(xv, wv, out, ...g);
     return backend.makeTensorInfo([n, outH, outW, outC], 'float32', out);
+  });
+
+  // conv2d + bias (+ activation) in place on the product, as _FusedMatMul: core's conv2d layer runs its linear map
+  // through it here, saving the separate pass of the bias add
+  add('FusedConv2D', ({ inputs, backend, attrs }) => {
+    const xv = f32(backend, inputs.x);
+    const wv = f32(backend, inputs.filter);
+    const activation = (attrs.activation as string | undefined) ?? 'linear';
+    if (!xv || !wv || (activation !== 'linear' && !fusedActivation[activation])) return null;
+    const biasValues = inputs.bias ? f32(backend, inputs.bias) : null;
+    if (inputs.bias && !biasValues) return null;
+    const g = convGeometry(inputs.x.shape, inputs.filter.shape, attrs, attrs.dilations ?? 1);
+    if (!g) return null;
+    const [n, , , , , , outC, , , , , outH, outW] = g;
+    const shape = [n, outH, outW, outC];
+    const bias = inputs.bias ? planBinary(shape, inputs.bias.shape) : null;
+    if (inputs.bias && (!bias || !sameShape(bias.outShape, shape))) return null;
+    const out = alloc(backend, n * outH * outW * outC);
+    addon.conv2d(xv, wv, out, ...g);
+    if (bias) addon.binary(BINARY.Add, out, biasValues!, out, bias.dims, bias.aStrides, bias.bStrides);
+    const act = fusedActivation[activation];
+    if (act) addon.unary(act.op, out, out, act.alpha?.({ leakyreluAlpha: attrs.leakyreluAlpha } as NamedAttrMap) ?? 0, 0);
+    return backend.makeTensorInfo(shape, 'float32', out);
   });
 
   add('Conv2DBackpropInput', ({ inputs, backend, attrs }) => {
@@ -324,7 +381,7 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
     if (!dyv || !wv) return null;
     const inputShape = attrs.inputShape as number[];
     // the kernel has no dilations (the cpu kernel assumes 1)
-    const g = convGeometry(inputShape, inputs.filter, attrs, 1);
+    const g = convGeometry(inputShape, inputs.filter.shape, attrs, 1);
     if (!g) return null;
     const [n, , , , , , outC, , , , , outH, outW] = g;
     const dy = inputs.dy.shape;
@@ -332,6 +389,223 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
     const dx = alloc(backend, sizeOf(inputShape));
     addon.conv2dBackpropInput(dyv, wv, dx, ...g);
     return backend.makeTensorInfo([...inputShape], 'float32', dx);
+  });
+
+  add('Conv2DBackpropFilter', ({ inputs, backend, attrs }) => {
+    const xv = f32(backend, inputs.x);
+    const dyv = f32(backend, inputs.dy);
+    if (!xv || !dyv) return null;
+    const filterShape = attrs.filterShape as number[];
+    // the kernel has no dilations (the cpu kernel assumes 1)
+    const g = convGeometry(inputs.x.shape, filterShape, attrs, 1);
+    if (!g) return null;
+    const [n, , , , , , outC, , , , , outH, outW] = g;
+    const dy = inputs.dy.shape;
+    if (dy.length !== 4 || dy[0] !== n || dy[1] !== outH || dy[2] !== outW || dy[3] !== outC) return null;
+    const dw = alloc(backend, sizeOf(filterShape));
+    addon.conv2dBackpropFilter(xv, dyv, dw, ...g);
+    return backend.makeTensorInfo([...filterShape], 'float32', dw);
+  });
+
+  // ---- pooling (NHWC, the only layout tfjs pools in)
+  const poolGeometry = (xShape: readonly number[], attrs: NamedAttrMap): PoolGeometry | null => {
+    if (xShape.length !== 4 || sizeOf(xShape) === 0) return null;
+    const info = backend_util.computePool2DInfo(
+      xShape as [number, number, number, number],
+      attrs.filterSize as number | [number, number],
+      attrs.strides as number | [number, number],
+      1,
+      attrs.pad as 'valid' | 'same' | number | backend_util.ExplicitPadding,
+      attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    );
+    const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, strideHeight, strideWidth, padInfo, outHeight, outWidth } = info;
+    if (outHeight <= 0 || outWidth <= 0) return null;
+    return [batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, strideHeight, strideWidth, padInfo.top, padInfo.left, outHeight, outWidth];
+  };
+  // a 1×1 window that keeps the shape: the cpu kernel returns the input itself (no copy)
+  const isIdentityPool = (g: PoolGeometry) => g[4] === 1 && g[5] === 1 && g[10] === g[1] && g[11] === g[2];
+
+  /**
+   * Where each max-pooled output element's maximum sits in its window, as MaxPool recorded it, by the output's data:
+   * MaxPoolGrad (which receives that output) then reads one byte per output element instead of searching x again.
+   * Valid only for the same input data and geometry, which are stored with it.
+   */
+  const argmaxOf = new WeakMap<object, { input: object; geometry: string; buffer: ArgmaxBuffer; use: number }>();
+  /**
+   * The records' buffers by length, each with the output it was made for: a buffer is reused once that output's data
+   * is gone (a fresh 150 KB array per pooling call cost more, in page faults and GC, than the search it saves).
+   */
+  interface ArgmaxBuffer {
+    owner: object;
+    argmax: Uint8Array;
+    /** Bumped on every reuse: a record made for an earlier use is stale (its output may have come back from another backend). */
+    use: number;
+  }
+  const argmaxBuffers = new Map<number, ArgmaxBuffer[]>();
+  const ARGMAX_BUFFERS_PER_LENGTH = 32;
+  const argmaxBuffer = (backend: Backend, length: number): ArgmaxBuffer => {
+    let list = argmaxBuffers.get(length);
+    if (!list) argmaxBuffers.set(length, (list = []));
+    for (const e of list) {
+      if (!backend.data.has(e.owner as TensorInfo['dataId'])) {
+        e.use++;
+        return e;
+      }
+    }
+    const fresh = { owner: {}, argmax: new Uint8Array(length), use: 0 };
+    if (list.length < ARGMAX_BUFFERS_PER_LENGTH) list.push(fresh);
+    return fresh;
+  };
+
+  add('MaxPool', ({ inputs, backend, attrs }) => {
+    const xv = f32(backend, inputs.x);
+    if (!xv) return null;
+    const g = poolGeometry(inputs.x.shape, attrs);
+    if (!g || isIdentityPool(g)) return null;
+    const size = g[0] * g[10] * g[11] * g[3];
+    const out = alloc(backend, size);
+    const record = g[4] * g[5] < 255 ? argmaxBuffer(backend, size) : null;
+    addon.maxPool(xv, out, ...g, record?.argmax ?? null);
+    const result = backend.makeTensorInfo([g[0], g[10], g[11], g[3]], 'float32', out);
+    if (record) {
+      record.owner = result.dataId;
+      argmaxOf.set(result.dataId, { input: inputs.x.dataId, geometry: g.join(), buffer: record, use: record.use });
+    }
+    return result;
+  });
+
+  add('AvgPool', ({ inputs, backend, attrs }) => {
+    const xv = f32(backend, inputs.x);
+    if (!xv) return null;
+    const g = poolGeometry(inputs.x.shape, attrs);
+    if (!g || isIdentityPool(g)) return null;
+    const out = alloc(backend, g[0] * g[10] * g[11] * g[3]);
+    addon.avgPool(xv, out, ...g);
+    return backend.makeTensorInfo([g[0], g[10], g[11], g[3]], 'float32', out);
+  });
+
+  add('MaxPoolGrad', ({ inputs, backend, attrs }) => {
+    const dyv = f32(backend, inputs.dy);
+    if (!dyv || inputs.input?.dtype !== 'float32') return null;
+    const g = poolGeometry(inputs.input.shape, attrs);
+    if (!g || !sameShape(inputs.dy.shape, [g[0], g[10], g[11], g[3]])) return null;
+    const recorded = inputs.output ? argmaxOf.get(inputs.output.dataId) : undefined;
+    const valid = recorded && recorded.input === inputs.input.dataId && recorded.geometry === g.join() && recorded.buffer.use === recorded.use;
+    const argmax = valid ? recorded.buffer.argmax : null;
+    // with the record, x is not read (an empty array stands in for it)
+    const xv = argmax ? new Float32Array(0) : f32(backend, inputs.input);
+    if (!xv) return null;
+    const dx = alloc(backend, sizeOf(inputs.input.shape));
+    addon.maxPoolGrad(dyv, xv, dx, ...g, argmax);
+    return backend.makeTensorInfo([...inputs.input.shape], 'float32', dx);
+  });
+
+  add('AvgPoolGrad', ({ inputs, backend, attrs }) => {
+    const dyv = f32(backend, inputs.dy);
+    // the cpu kernel sizes its loops ignoring dimRoundingMode (dy may be larger than it reads): leave those to it
+    if (!dyv || !inputs.input || attrs.dimRoundingMode != null) return null;
+    const g = poolGeometry(inputs.input.shape, attrs);
+    if (!g || !sameShape(inputs.dy.shape, [g[0], g[10], g[11], g[3]])) return null;
+    const dx = alloc(backend, sizeOf(inputs.input.shape));
+    addon.avgPoolGrad(dyv, dx, ...g);
+    return backend.makeTensorInfo([...inputs.input.shape], 'float32', dx);
+  });
+
+  // ---- padding and tiling
+  add('PadV2', ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const xv = f32(backend, x);
+    const paddings = attrs.paddings as Array<[number, number]>;
+    if (!xv || x.shape.length === 0 || !Array.isArray(paddings) || paddings.length !== x.shape.length) return null;
+    const outShape = paddings.map((p, i) => p[0] + x.shape[i] + p[1]);
+    if (paddings.some((p) => p[0] < 0 || p[1] < 0)) return null;
+    // an unpadded last dim merges into the one before it (the copies become longer runs): [N, H, W, 1] padded in H, W
+    // copies rows of W, not single pixels
+    const dims = [...x.shape];
+    const before = paddings.map((p) => p[0]);
+    const outDims = [...outShape];
+    while (dims.length > 1 && paddings[dims.length - 1][0] === 0 && paddings[dims.length - 1][1] === 0) {
+      const inner = dims.pop()!;
+      before.pop();
+      outDims.pop();
+      const d = dims.length - 1;
+      dims[d] *= inner;
+      before[d] *= inner;
+      outDims[d] *= inner;
+    }
+    const out = alloc(backend, sizeOf(outShape));
+    addon.pad(xv, out, Int32Array.from(dims), Int32Array.from(before), Int32Array.from(outDims), Number(attrs.constantValue ?? 0));
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  });
+
+  add('Tile', ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const xv = f32(backend, x);
+    const reps = attrs.reps as number[];
+    if (!xv || x.shape.length === 0 || !Array.isArray(reps) || reps.length !== x.shape.length) return null;
+    const outShape = x.shape.map((d, i) => d * reps[i]);
+    if (sizeOf(outShape) === 0) return null;
+    const out = alloc(backend, sizeOf(outShape));
+    addon.tile(xv, out, Int32Array.from(x.shape), Int32Array.from(reps));
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  });
+
+  // ---- core's fused layer kernels: no cpu counterpart (core calls them only where registered), float32 only
+  const need = (kernel: string, backend: Backend, named: Record<string, TensorInfo | undefined>): Float32Array[] =>
+    Object.entries(named).map(([name, t]) => {
+      if (!t) throw new Error(`${kernel}: missing input ${name}`);
+      const data = f32(backend, t);
+      if (!data) throw new Error(`${kernel} on ${BACKEND_NAME}: input ${name} is not float32 data on this backend (${t.dtype})`);
+      return data;
+    });
+  const custom = (kernelName: string, run: (args: Args) => TensorInfo | TensorInfo[]) => {
+    const kernelFunc: KernelFunc = (args) => {
+      const out = run({ inputs: args.inputs as Record<string, TensorInfo>, backend: args.backend as unknown as Backend, attrs: args.attrs ?? {} });
+      stats.native[kernelName] = (stats.native[kernelName] ?? 0) + 1;
+      return out;
+    };
+    configs.push({ kernelName, backendName: BACKEND_NAME, kernelFunc });
+  };
+  /** The channel count of a `[..., C]` tensor and a `[C]` companion, checked. */
+  const channels = (kernel: string, x: TensorInfo, perChannel: Record<string, TensorInfo>): { m: number; c: number } => {
+    const c = x.shape[x.shape.length - 1];
+    if (x.shape.length === 0 || !(c > 0) || sizeOf(x.shape) === 0) throw new Error(`${kernel}: input of shape [${x.shape}] has no channels`);
+    for (const [name, t] of Object.entries(perChannel)) {
+      if (sizeOf(t.shape) !== c) throw new Error(`${kernel}: ${name} has shape [${t.shape}], expected [${c}]`);
+    }
+    return { m: sizeOf(x.shape) / c, c };
+  };
+
+  custom(BATCH_NORM_TRAIN_KERNEL, ({ inputs, backend, attrs }) => {
+    const [xv, gv, bv] = need(BATCH_NORM_TRAIN_KERNEL, backend, { x: inputs.x, gamma: inputs.gamma, beta: inputs.beta });
+    const { m, c } = channels(BATCH_NORM_TRAIN_KERNEL, inputs.x, { gamma: inputs.gamma, beta: inputs.beta });
+    const epsilon = attrs.epsilon;
+    if (typeof epsilon !== 'number' || !(epsilon >= 0)) throw new Error(`${BATCH_NORM_TRAIN_KERNEL}: attr epsilon must be a number ≥ 0, got ${String(epsilon)}`);
+    const y = alloc(backend, xv.length);
+    const xhat = alloc(backend, xv.length);
+    const stats3 = [alloc(backend, c), alloc(backend, c), alloc(backend, c)];
+    addon.batchNormTrain(xv, gv, bv, y, xhat, stats3[0], stats3[1], stats3[2], m, c, epsilon);
+    const shape = [...inputs.x.shape];
+    return [backend.makeTensorInfo(shape, 'float32', y), backend.makeTensorInfo(shape, 'float32', xhat), ...stats3.map((v) => backend.makeTensorInfo([c], 'float32', v))];
+  });
+
+  custom(BATCH_NORM_GRAD_KERNEL, ({ inputs, backend }) => {
+    const [dyv, hv, gv, sv] = need(BATCH_NORM_GRAD_KERNEL, backend, { dy: inputs.dy, xhat: inputs.xhat, gamma: inputs.gamma, invStd: inputs.invStd });
+    const { m, c } = channels(BATCH_NORM_GRAD_KERNEL, inputs.dy, { gamma: inputs.gamma, invStd: inputs.invStd });
+    if (!sameShape(inputs.dy.shape, inputs.xhat.shape)) throw new Error(`${BATCH_NORM_GRAD_KERNEL}: dy [${inputs.dy.shape}] and xhat [${inputs.xhat.shape}] differ`);
+    const dx = alloc(backend, dyv.length);
+    const dGamma = alloc(backend, c);
+    const dBeta = alloc(backend, c);
+    addon.batchNormGrad(dyv, hv, gv, sv, dx, dGamma, dBeta, m, c);
+    return [backend.makeTensorInfo([...inputs.dy.shape], 'float32', dx), backend.makeTensorInfo([c], 'float32', dGamma), backend.makeTensorInfo([c], 'float32', dBeta)];
+  });
+
+  custom(RELU_GRAD_KERNEL, ({ inputs, backend }) => {
+    const [dyv, xv] = need(RELU_GRAD_KERNEL, backend, { dy: inputs.dy, x: inputs.x });
+    if (dyv.length !== xv.length) throw new Error(`${RELU_GRAD_KERNEL}: dy [${inputs.dy.shape}] and x [${inputs.x.shape}] differ in size`);
+    const out = alloc(backend, dyv.length);
+    addon.reluGrad(dyv, xv, out);
+    return backend.makeTensorInfo([...inputs.dy.shape], 'float32', out);
   });
 
   // ---- fused Adam step (core's BiopropAdamStep): no cpu kernel to fall back to, core calls it only where registered
@@ -380,5 +654,13 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   'BatchMatMul',
   '_FusedMatMul',
   'Conv2D',
+  'FusedConv2D',
   'Conv2DBackpropInput',
+  'Conv2DBackpropFilter',
+  'MaxPool',
+  'MaxPoolGrad',
+  'AvgPool',
+  'AvgPoolGrad',
+  'PadV2',
+  'Tile',
 ];

@@ -46,6 +46,48 @@ export interface NativeAddon {
   conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, ...geometry: ConvGeometry): void;
   /** dx[N, H, W, C] = col2im(dy[N·outH·outW, F] · filterᵀ): the input gradient of `conv2d` with the same geometry. */
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, ...geometry: ConvGeometry): void;
+  /** dw[kh·kw·C, F] = im2col(x)ᵀ · dy[N·outH·outW, F]: the filter gradient of `conv2d` with the same geometry. */
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, ...geometry: ConvGeometry): void;
+  /** Max pooling; when `argmax` is given (one byte per output element), also where each maximum is in its window (255: none). */
+  maxPool(x: Float32Array, out: Float32Array, ...args: [...PoolGeometry, Uint8Array | null]): void;
+  /**
+   * dx of max pooling: each window's gradient to its first maximum (the cpu kernel's rule); x is the pooled input,
+   * not read when `argmax` (maxPool's record for that x) is given.
+   */
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, ...args: [...PoolGeometry, Uint8Array | null]): void;
+  avgPool(x: Float32Array, out: Float32Array, ...geometry: PoolGeometry): void;
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, ...geometry: PoolGeometry): void;
+  /** out (shape outDims) = value everywhere, x (shape inDims) copied in at offset `before`. */
+  pad(x: Float32Array, out: Float32Array, inDims: Int32Array, before: Int32Array, outDims: Int32Array, value: number): void;
+  tile(x: Float32Array, out: Float32Array, inDims: Int32Array, reps: Int32Array): void;
+  /** Batch norm of x [M, C] with the batch's statistics; fills y, xhat [M, C] and mean, variance, invStd [C]. */
+  batchNormTrain(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+    xhat: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    invStd: Float32Array,
+    m: number,
+    c: number,
+    epsilon: number,
+  ): void;
+  /** The training-mode batch-norm VJP: dx [M, C], dGamma, dBeta [C]. */
+  batchNormGrad(
+    dy: Float32Array,
+    xhat: Float32Array,
+    gamma: Float32Array,
+    invStd: Float32Array,
+    dx: Float32Array,
+    dGamma: Float32Array,
+    dBeta: Float32Array,
+    m: number,
+    c: number,
+  ): void;
+  /** out = dy · 1_{x > 0}. */
+  reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   info(): { openblasConfig: string; openblasThreads: number; openblasCoretype: string; elementwiseThreads: number; elementwiseKernels: string };
   useKernels(name: string): boolean;
   setThreads(openblas: number | null, elementwise: number | null): void;
@@ -53,6 +95,9 @@ export interface NativeAddon {
 
 /** N, H, W, C, kh, kw, F, strideH, strideW, padTop, padLeft, outH, outW: a convolution's geometry as the addon reads it. */
 export type ConvGeometry = [number, number, number, number, number, number, number, number, number, number, number, number, number];
+
+/** N, H, W, C, filterH, filterW, strideH, strideW, padTop, padLeft, outH, outW: a 2-D pooling's geometry (NHWC). */
+export type PoolGeometry = [number, number, number, number, number, number, number, number, number, number, number, number];
 
 /** Thrown on import when the addon is missing or does not load; its message says why and how to fix it. */
 export class NativeAddonError extends Error {

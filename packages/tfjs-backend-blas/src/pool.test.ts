@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BlasBackend } from './index.js';
+import { POOL_MAX_BYTES, POOL_PER_LENGTH } from './backend.js';
 import { nativeProblem, rng } from './test-helpers.js';
 
 const BACKEND_NAME = 'blas';
@@ -82,7 +83,7 @@ describe.skipIf(nativeProblem !== null)('output buffer pool', () => {
       tf.tidy(() => tf.tanh(tf.add(tf.tensor(r.array(n)), 1)));
     }
     const { buffers, bytes } = backend.poolStats();
-    expect(buffers).toBeLessThanOrEqual(64 * 64);
-    expect(bytes).toBeLessThanOrEqual(128 * 1024 * 1024);
+    expect(buffers).toBeLessThanOrEqual(64 * POOL_PER_LENGTH);
+    expect(bytes).toBeLessThanOrEqual(POOL_MAX_BYTES);
   });
 });

@@ -6,6 +6,27 @@ import { extractPatches, patchConfig, patchGeometry, patchLayerSpec, type Paddin
 
 export type Conv2dOptions = PatchLayerOptions;
 
+/** Per backend (by instance), which of the kernels asked about it runs natively: decided once per backend and kernel. */
+const nativeByBackend = new WeakMap<object, Map<string, boolean>>();
+
+/**
+ * True where the active backend registers `kernel` AND lists it among its native kernels (the blas backend's
+ * `nativeKernels`). Elsewhere the portable path is the fast one: wasm has no `Conv2DBackpropFilter` and cpu's is a
+ * JavaScript loop, so the filter gradient goes through im2col and one matmul there.
+ */
+function runsNatively(kernel: 'Conv2DBackpropFilter' | 'FusedConv2D'): boolean {
+  const backend = tf.backend();
+  let known = nativeByBackend.get(backend);
+  if (!known) nativeByBackend.set(backend, (known = new Map()));
+  let native = known.get(kernel);
+  if (native === undefined) {
+    const listed = (backend as { nativeKernels?: ReadonlySet<string> }).nativeKernels;
+    native = tf.getKernel(kernel, tf.getBackend()) !== undefined && listed?.has(kernel) === true;
+    known.set(kernel, native);
+  }
+  return native;
+}
+
 /** A 2-D convolution, NHWC, kernel `[kh, kw, inC, filters]`, bias `[filters]`; TensorFlow's 'valid'/'same' padding. */
 export function conv2d(options: Conv2dOptions): LayerSpec {
   return patchLayerSpec('conv2d', options, (g, f) => ({ kernel: [g.kh, g.kw, g.inC, f], bias: [f] }), Conv2dLayer);
@@ -48,6 +69,8 @@ export class Conv2dLayer extends KernelModuleBase implements KernelModule {
   linear(input: Tensor, params?: TensorMap): Tensor {
     const kernel = (params?.kernel ?? this.params.kernel) as tf.Tensor4D;
     const bias = params?.bias ?? this.params.bias;
+    // the bias added in the convolution's own pass where that kernel is native (the same sums, rounded the same)
+    if (bias && runsNatively('FusedConv2D')) return tf.fused.conv2d({ x: this.image(input), filter: kernel, strides: this.strides, pad: this.padding, bias });
     const z = tf.conv2d(this.image(input), kernel, this.strides, this.padding);
     return bias ? tf.add(z, bias) : z;
   }
@@ -64,10 +87,19 @@ export class Conv2dLayer extends KernelModuleBase implements KernelModule {
     const g = this.geometry;
     const n = input.shape[0];
     const rows = n * g.outH * g.outW;
-    // im2col: wasm has no Conv2DBackpropFilter kernel, and one matmul is as fast
-    const patches = tf.reshape(extractPatches(this.image(input), g), [rows, g.patchSize]);
     const d = tf.reshape(delta, [rows, this.filters]);
-    const grads: TensorMap = { kernel: tf.reshape(tf.matMul(tf.transpose(patches), d), [g.kh, g.kw, g.inC, this.filters]) };
+    const kernelShape: [number, number, number, number] = [g.kh, g.kw, g.inC, this.filters];
+    let kernel: Tensor;
+    if (runsNatively('Conv2DBackpropFilter')) {
+      const dy = tf.reshape(delta, [n, g.outH, g.outW, this.filters]);
+      const attrs = { strides: this.strides, pad: this.padding, dataFormat: 'NHWC', filterShape: kernelShape };
+      kernel = tf.engine().runKernel<Tensor>('Conv2DBackpropFilter', { x: this.image(input), dy }, attrs as never);
+    } else {
+      // im2col: wasm has no Conv2DBackpropFilter kernel, and one matmul is as fast
+      const patches = tf.reshape(extractPatches(this.image(input), g), [rows, g.patchSize]);
+      kernel = tf.reshape(tf.matMul(tf.transpose(patches), d), kernelShape);
+    }
+    const grads: TensorMap = { kernel };
     if (this.params.bias) grads.bias = tf.sum(d, 0);
     return grads;
   }

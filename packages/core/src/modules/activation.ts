@@ -1,11 +1,29 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { activationFromConfig, resolveActivation, type ActivationLike } from '../activations.js';
+import { activationFromConfig, relu, resolveActivation, type ActivationLike } from '../activations.js';
 import type { Activation, ActivationContext, JsonValue, LayerSpec, Module, ModuleConfig, ModuleTrace, ModuleVjp, ModuleVjpOptions, Tensor } from '../types.js';
 import { StatelessModule, singleModuleSpec } from './base.js';
 
 /** How a module config stores an activation: its name, or `{ name, config }` when it has options (LWTA). */
 export function activationJson(a: Activation): JsonValue {
   return a.config === undefined ? a.name : { name: a.name, config: a.config };
+}
+
+/** A fused relu VJP `dy · 1_{x>0}` a backend may register (blas does): inputs `{ dy, x }`, one output. */
+export const RELU_GRAD_KERNEL = 'BiopropReluGrad';
+
+/** Which backends (by instance) register the fused relu VJP: decided once per backend. */
+const fusedReluBackends = new WeakMap<object, boolean>();
+
+function fusedReluGrad(): boolean {
+  // the fused kernel has no gradient of its own: a recording tape takes the tf-op path
+  if (tf.engine().isTapeOn()) return false;
+  const backend = tf.backend();
+  let has = fusedReluBackends.get(backend);
+  if (has === undefined) {
+    has = tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) !== undefined;
+    fusedReluBackends.set(backend, has);
+  }
+  return has;
 }
 
 /** An elementwise (or block-wise) activation as a module: `h = f(a)`, VJP `g ⊙ f'(a)`. */
@@ -27,6 +45,11 @@ export class ActivationModule extends StatelessModule implements Module {
 
   vjp(grad: Tensor, trace: ModuleTrace, options?: ModuleVjpOptions): ModuleVjp {
     if (options?.structural) return { inputs: [grad] };
+    const a = trace.inputs[0];
+    // relu's g ⊙ 1_{a>0} in one pass instead of greater, cast and mul (the same values)
+    if (this.activation === relu && grad.dtype === 'float32' && a.dtype === 'float32' && grad.shape.join() === a.shape.join() && fusedReluGrad()) {
+      return { inputs: [tf.engine().runKernel<Tensor>(RELU_GRAD_KERNEL, { dy: grad, x: a }, {})] };
+    }
     return { inputs: [tf.mul(grad, this.activation.derivative(trace.inputs[0], trace.output))] };
   }
 

@@ -3,6 +3,31 @@ import { OptionError, checkNumber } from '../errors.js';
 import type { ActivationContext, LayerSpec, Module, ModuleConfig, ModuleTrace, ModuleVjp, Tensor, VariableMap } from '../types.js';
 import { batchShape, singleModuleSpec } from './base.js';
 
+/**
+ * Fused batch-norm kernels a backend may register (blas does), run in place of the tf-op path in training mode:
+ * `BiopropBatchNormTrain` (inputs `{ x, gamma, beta }`, attrs `{ epsilon }`, outputs `[y, xhat, mean, variance,
+ * invStd]`) and `BiopropBatchNormGrad` (inputs `{ dy, xhat, gamma, invStd }`, outputs `[dx, dGamma, dBeta]`). They
+ * must compute exactly the formulas below, each operation rounded as the tf-op path rounds it.
+ */
+export const BATCH_NORM_TRAIN_KERNEL = 'BiopropBatchNormTrain';
+export const BATCH_NORM_GRAD_KERNEL = 'BiopropBatchNormGrad';
+
+/** Which backends (by instance) register both fused kernels: decided once per backend. */
+const fusedBackends = new WeakMap<object, boolean>();
+
+/** Whether to take the fused kernels now: registered by the active backend, and no gradient tape recording (they have no gradient). */
+function fusedBatchNorm(): boolean {
+  if (tf.engine().isTapeOn()) return false;
+  const backend = tf.backend();
+  let has = fusedBackends.get(backend);
+  if (has === undefined) {
+    const name = tf.getBackend();
+    has = tf.getKernel(BATCH_NORM_TRAIN_KERNEL, name) !== undefined && tf.getKernel(BATCH_NORM_GRAD_KERNEL, name) !== undefined;
+    fusedBackends.set(backend, has);
+  }
+  return has;
+}
+
 export interface BatchNormOptions {
   /** Weight of the new batch in the running statistics, PyTorch's convention: `r ← (1 − m)·r + m·batch`. Default 0.1. */
   momentum?: number;
@@ -54,6 +79,12 @@ export class BatchNorm implements Module {
       const xhat = tf.mul(tf.sub(x, this.buffers.runningMean), invStd);
       return { inputs: [x], output: tf.add(tf.mul(xhat, gamma), this.params.beta), saved: { invStd, gamma } };
     }
+    if (fusedBatchNorm()) {
+      const [output, xhat, mean, variance, invStd] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_TRAIN_KERNEL, { x, gamma, beta: this.params.beta }, {
+        epsilon: this.epsilon,
+      });
+      return { inputs: [x], output, saved: { mean, variance, invStd, xhat, gamma } };
+    }
     const { mean, variance } = tf.moments(x, this.reduce);
     const invStd = tf.rsqrt(tf.add(variance, this.epsilon));
     const xhat = tf.mul(tf.sub(x, mean), invStd);
@@ -69,6 +100,10 @@ export class BatchNorm implements Module {
       // inference mode: an affine map
       const xhat = tf.mul(tf.sub(trace.inputs[0], this.buffers.runningMean), s.invStd);
       return { inputs: [tf.mul(g, tf.mul(s.gamma, s.invStd))], params: { gamma: tf.sum(tf.mul(g, xhat), reduce), beta: tf.sum(g, reduce) } };
+    }
+    if (fusedBatchNorm()) {
+      const [dx, gamma, beta] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_GRAD_KERNEL, { dy: g, xhat: s.xhat, gamma: s.gamma, invStd: s.invStd }, {});
+      return { inputs: [dx], params: { gamma, beta } };
     }
     const m = g.size / g.shape[g.rank - 1];
     const dBeta = tf.sum(g, reduce);
