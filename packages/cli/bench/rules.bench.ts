@@ -6,7 +6,8 @@ import { buildTrainer, resolveConfig } from '../src/run.js';
 
 // One training step of every installed rule as the CLI builds it (784-256-256-10 tanh, batch 128, wasm).
 await resolveBackend('wasm');
-const arch = [784, 256, 256, 10];
+const arch = '784-256-256-10';
+const shape = { sampleShape: [784], outputs: 10 };
 const n = 128;
 const stream = randomStream(0, 'bench');
 const x = tf.tensor2d(stream.uniformArray(n * 784, 0, 1), [n, 784]);
@@ -18,9 +19,9 @@ const trainers = [...RULES.values()].map((entry) => {
   const config = resolveConfig(
     entry,
     { rule: entry.id, dataset: 'digits', dataDir: null, arch, activation: 'tanh', epochs: 1, batchSize: n, optimizer: null, lr: null, init: null, seed: 0, limitTrain: null, limitTest: null, angles: false },
-    { inputWidth: 784, outputWidth: 10, task: 'classification' },
+    { ...shape, task: 'classification' },
   );
-  return { id: entry.id, trainer: buildTrainer(entry, config) };
+  return { id: entry.id, trainer: buildTrainer(entry, config, shape) };
 });
 
 describe('one training step, 784-256-256-10 tanh, batch 128, wasm', () => {

@@ -140,7 +140,7 @@ function addTrainingOptions(cmd: Command): Command {
     .option('--batch-size <n>', "batch size (default: the rule's)", integer('--batch-size', 1))
     .addOption(new Option('--optimizer <name>', "optimizer of the forward weights (default: the rule's)").choices(OPTIMIZERS))
     .option('--lr <x>', "learning rate (default: the rule's)", positiveNumber('--lr'))
-    .option('--init <init>', "kernel init: glorot, zero, fanInUniform, uniform:ω, normal:σ (default: the rule's)", initArg)
+    .option('--init <init>', "kernel init: glorot, glorot:gain, heNormal, zero, fanInUniform, uniform:ω, normal:σ (default: the rule's; a preset's own)", initArg)
     .option('--seed <n>', 'seed of the run (init, shuffling, rule state)', integer('--seed', 0, 0xffffffff), DEFAULTS.seed)
     .option('--limit-train <n>', 'use the first n training samples', integer('--limit-train', 1))
     .option('--limit-test <n>', 'use the first n test samples', integer('--limit-test', 1))

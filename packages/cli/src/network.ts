@@ -73,20 +73,24 @@ export function presetTraining(arch: ArchSpec): PresetTraining | null {
 
 export type KernelInit = RuleDefaults['kernelInit'];
 
-/** Parse `--init`: glorot, zero, fanInUniform, uniform:ω or normal:σ. */
+/** Parse `--init`: glorot, glorot:gain, heNormal, zero, fanInUniform, uniform:ω or normal:σ. */
 export function parseInit(text: string): KernelInit {
-  if (text === 'glorot' || text === 'zero' || text === 'fanInUniform') return text;
-  const m = /^(uniform|normal):([0-9]*\.?[0-9]+(?:e-?\d+)?)$/i.exec(text);
+  if (text === 'glorot' || text === 'zero' || text === 'fanInUniform' || text === 'heNormal') return text;
+  const m = /^(uniform|normal|glorot):([0-9]*\.?[0-9]+(?:e-?\d+)?)$/i.exec(text);
   if (m) {
     const v = Number(m[2]);
-    if (Number.isFinite(v) && v >= 0) return m[1].toLowerCase() === 'uniform' ? { uniform: v } : { normal: v };
+    const kind = m[1].toLowerCase();
+    if (Number.isFinite(v) && v >= 0) return kind === 'uniform' ? { uniform: v } : kind === 'normal' ? { normal: v } : { name: 'glorot', config: { gain: v } };
   }
-  throw new UsageError(`--init must be glorot, zero, fanInUniform, uniform:ω or normal:σ; got "${text}"`);
+  throw new UsageError(`--init must be glorot, glorot:gain, heNormal, zero, fanInUniform, uniform:ω or normal:σ; got "${text}"`);
 }
 
 export function formatInit(init: KernelInit): string {
   if (typeof init === 'string') return init;
-  return 'uniform' in init ? `uniform:${init.uniform}` : `normal:${init.normal}`;
+  if ('uniform' in init) return `uniform:${init.uniform}`;
+  if ('normal' in init) return `normal:${init.normal}`;
+  const gain = (init.config as { gain?: number } | undefined)?.gain;
+  return gain === undefined ? init.name : `${init.name}:${gain}`;
 }
 
 /** The data a network is built for: per-sample shape (flat or an image) and the number of outputs. */
@@ -99,7 +103,7 @@ export interface DataShape {
 export function archLayers(
   arch: ArchSpec,
   data: DataShape,
-  options: { activation: string; kernelInit: KernelInit },
+  options: { activation: string; kernelInit: KernelInit | null },
 ): { inputShape: number[]; layers: LayerSpec[] } {
   const inputs = data.sampleShape.reduce((a, b) => a * b, 1);
   if (arch.kind === 'widths') {
@@ -110,12 +114,14 @@ export function archLayers(
     }
     return {
       inputShape: [w[0]],
-      layers: w.slice(1).map((units, i) => dense({ units, activation: i === w.length - 2 ? 'linear' : options.activation, kernelInit: options.kernelInit })),
+      layers: w.slice(1).map((units, i) =>
+        dense({ units, activation: i === w.length - 2 ? 'linear' : options.activation, kernelInit: options.kernelInit ?? undefined }),
+      ),
     };
   }
   if (arch.kind === 'preset') {
     try {
-      return preset(arch.name).build({ inputShape: data.sampleShape, classes: data.outputs });
+      return preset(arch.name).build({ inputShape: data.sampleShape, classes: data.outputs, kernelInit: options.kernelInit ?? undefined });
     } catch (e) {
       if (e instanceof ShapeError || e instanceof OptionError) throw new UsageError(`--arch ${arch.name}: ${e.message}`);
       throw e;
@@ -128,7 +134,7 @@ export function archLayers(
 export function buildNetwork(
   arch: ArchSpec,
   data: DataShape,
-  options: { activation: string; kernelInit: KernelInit; random: RandomSource },
+  options: { activation: string; kernelInit: KernelInit | null; random: RandomSource },
 ): Network {
   const { inputShape, layers } = archLayers(arch, data, options);
   let network: Network;

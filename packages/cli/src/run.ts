@@ -50,7 +50,8 @@ export interface RunConfig {
   epochs: number;
   batchSize: number;
   optimizer: OptimizerConfig;
-  kernelInit: KernelInit;
+  /** Kernel init; null: the preset's own. */
+  kernelInit: KernelInit | null;
   seed: number;
   ruleOptions: JsonValue;
   /** Inputs standardized with the training set's mean and standard deviation (a preset's default). */
@@ -169,7 +170,8 @@ export function resolveConfig(entry: RuleEntry, options: RunOptions, data: DataS
     epochs: options.epochs,
     batchSize,
     optimizer,
-    kernelInit: options.init === null ? entry.defaults.kernelInit : parseInit(options.init),
+    // an MLP takes the rule's tuned init; a preset its own, or the one it tunes for this rule
+    kernelInit: options.init !== null ? parseInit(options.init) : arch.kind === 'widths' ? entry.defaults.kernelInit : ((perRule?.kernelInit as KernelInit | undefined) ?? null),
     seed: options.seed,
     ruleOptions: perRule?.ruleOptions ?? entry.defaults.ruleOptions,
     standardize: training?.standardize ?? false,
@@ -304,7 +306,7 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       backend: ctx.backend,
       batchSize: config.batchSize,
       optimizer: config.optimizer,
-      kernelInit: formatInit(config.kernelInit),
+      kernelInit: config.kernelInit === null ? 'preset' : formatInit(config.kernelInit),
       loss: config.loss,
       trainCount: data.train.count,
       testCount: data.test.count,

@@ -80,6 +80,9 @@ export type InitializerLike =
   /** An initializer as configs store it: `{ name: 'glorot', config: { gain: 1 } }`. */
   | { name: string; config?: JsonValue };
 
+/** An initializer in the JSON form configs store (every `InitializerLike` but an `Initializer` object). */
+export type InitializerConfig = Exclude<InitializerLike, Initializer>;
+
 const NAMED: Record<string, (config: Record<string, unknown>) => Initializer> = {
   glorot: (c) => glorotInit(c.gain === undefined ? 1 : checkNumber('glorot gain', c.gain, { min: 0 })),
   zero: () => zeroInit(),

@@ -7,6 +7,7 @@ import { batchNorm } from './modules/batch-norm.js';
 import { maxPool2d } from './modules/pooling.js';
 import { residual } from './modules/residual.js';
 import { flatten, globalAvgPool2d, zeroPad2d } from './modules/shape.js';
+import type { InitializerConfig, InitializerLike } from './initializers.js';
 import type { JsonValue, LayerSpec, OptimizerConfig } from './types.js';
 
 /** What a preset is built for: the data's per-sample shape and the number of classes. */
@@ -14,6 +15,8 @@ export interface PresetInput {
   /** `[784]`, `[28, 28, 1]`, `[32, 32, 3]`… (flat inputs of a square image are reshaped for image presets). */
   inputShape: readonly number[];
   classes: number;
+  /** The initializer of every kernel, in place of the preset's own (Glorot; He normal in the ResNets). */
+  kernelInit?: InitializerLike;
 }
 
 /**
@@ -27,7 +30,9 @@ export interface PresetTraining {
   /** The forward weights' optimizer; a `cosine` schedule spans the whole run (its length is set by the application). */
   readonly optimizer: OptimizerConfig;
   readonly schedule?: 'cosine';
-  readonly rules?: Readonly<Record<string, { readonly optimizer?: OptimizerConfig; readonly ruleOptions?: JsonValue }>>;
+  readonly rules?: Readonly<
+    Record<string, { readonly optimizer?: OptimizerConfig; readonly ruleOptions?: JsonValue; readonly kernelInit?: InitializerConfig }>
+  >;
   /** How these were chosen (data, budget, command). */
   readonly source: string;
 }
@@ -67,9 +72,9 @@ function mlp(name: string, description: string, widths: readonly number[], act: 
     description,
     image: false,
     defaultInput: { inputShape: [784], classes: 10 },
-    build: ({ inputShape, classes }) => ({
+    build: ({ inputShape, classes, kernelInit }) => ({
       inputShape: [flatSize(inputShape)],
-      layers: [...widths.map((units) => dense({ units, activation: act })), dense({ units: classes })],
+      layers: [...widths.map((units) => dense({ units, activation: act, kernelInit })), dense({ units: classes, kernelInit })],
     }),
   };
 }
@@ -83,7 +88,7 @@ const lenet5: ArchitecturePreset = {
   description: "LeNet-5 as in biotorch's code (conv 6-16-120 with relu and 2×2 max pooling, fc 84, fc classes); 28×28 input zero-padded to 32×32",
   image: true,
   defaultInput: MNIST,
-  build({ inputShape, classes }) {
+  build({ inputShape, classes, kernelInit }) {
     const [h, w, c] = imageInput('lenet5', inputShape);
     const pad = h === 28 && w === 28 ? [zeroPad2d(2)] : [];
     if (h + (pad.length ? 4 : 0) !== 32 || w + (pad.length ? 4 : 0) !== 32) {
@@ -93,14 +98,14 @@ const lenet5: ArchitecturePreset = {
       inputShape: [h, w, c],
       layers: [
         ...pad,
-        conv2d({ filters: 6, kernelSize: 5, activation: 'relu' }),
+        conv2d({ filters: 6, kernelSize: 5, activation: 'relu', kernelInit }),
         maxPool2d(2),
-        conv2d({ filters: 16, kernelSize: 5, activation: 'relu' }),
+        conv2d({ filters: 16, kernelSize: 5, activation: 'relu', kernelInit }),
         maxPool2d(2),
-        conv2d({ filters: 120, kernelSize: 5, activation: 'relu' }),
+        conv2d({ filters: 120, kernelSize: 5, activation: 'relu', kernelInit }),
         flatten(),
-        dense({ units: 84 }),
-        dense({ units: classes }),
+        dense({ units: 84, kernelInit }),
+        dense({ units: classes, kernelInit }),
       ],
     };
   },
@@ -118,14 +123,14 @@ function locallyConnected(
     description,
     image: true,
     defaultInput,
-    build({ inputShape, classes }) {
+    build({ inputShape, classes, kernelInit }) {
       const shape = imageInput(name, inputShape);
       return {
         inputShape: [...shape],
         layers: [
-          ...convs.map(([filters, k, s]) => locallyConnected2d({ filters, kernelSize: k, strides: s, padding: 'same', activation: 'tanh' })),
-          dense({ units: fc, activation: 'tanh' }),
-          dense({ units: classes }),
+          ...convs.map(([filters, k, s]) => locallyConnected2d({ filters, kernelSize: k, strides: s, padding: 'same', activation: 'tanh', kernelInit })),
+          dense({ units: fc, activation: 'tanh', kernelInit }),
+          dense({ units: classes, kernelInit }),
         ],
       };
     },
@@ -149,8 +154,8 @@ export function resnetLayers(input: PresetInput, options: ResNetOptions): LayerS
   if ((options.depth - 2) % 6 !== 0) throw new OptionError(`resnet depth must be 6n + 2 (20, 32, 44, 56), got ${options.depth}`);
   const width = checkNumber('resnet width', options.width, { min: 1, integer: true });
   const n = (options.depth - 2) / 6;
-  const conv = (filters: number, kernelSize: number, strides = 1) =>
-    conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInit: 'heNormal' });
+  const kernelInit = input.kernelInit ?? 'heNormal';
+  const conv = (filters: number, kernelSize: number, strides = 1) => conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInit });
   const layers: LayerSpec[] = [conv(width, 3), batchNorm(), activation('relu')];
   let channels = width;
   for (let stage = 0; stage < 3; stage++) {
@@ -168,7 +173,7 @@ export function resnetLayers(input: PresetInput, options: ResNetOptions): LayerS
       channels = filters;
     }
   }
-  layers.push(globalAvgPool2d(), dense({ units: input.classes }));
+  layers.push(globalAvgPool2d(), dense({ units: input.classes, kernelInit: input.kernelInit }));
   return layers;
 }
 

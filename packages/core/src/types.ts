@@ -14,6 +14,7 @@
  * - a teaching signal `δ_l` is in backprop's convention `∂ℒ/∂a_l` (kernel output, pointing uphill).
  */
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import type { InitializerConfig } from './initializers.js';
 
 export type { Tensor, Variable };
 
@@ -647,8 +648,8 @@ export interface OptimizerConfig {
 export interface RuleDefaults {
   /** The forward weights' optimizer. */
   readonly optimizer: OptimizerConfig;
-  /** Forward kernel init: `'glorot'`, `'zero'`, `{ uniform: ω }`, `{ normal: σ }`. */
-  readonly kernelInit: 'glorot' | 'zero' | 'fanInUniform' | { uniform: number } | { normal: number };
+  /** Forward kernel init: `'glorot'`, `'zero'`, `'heNormal'`, `{ uniform: ω }`, `{ normal: σ }`, `{ name: 'glorot', config: { gain } }`. */
+  readonly kernelInit: InitializerConfig;
   readonly batchSize: number;
   /** Hidden activation the defaults were tuned with. */
   readonly activation: string;
