@@ -109,6 +109,18 @@ const lenet5: ArchitecturePreset = {
       ],
     };
   },
+  training: {
+    standardize: true,
+    batchSize: 128,
+    optimizer: { name: 'adam', lr: 1e-3 },
+    schedule: 'cosine',
+    rules: {
+      // feedback alignment needs small forward weights to align with B before they grow (Lillicrap et al.)
+      fa: { kernelInit: { name: 'glorot', config: { gain: 0.1 } } },
+      dfa: { kernelInit: { name: 'glorot', config: { gain: 0.1 } } },
+    },
+    source: 'Fashion-MNIST 60k/10k, 10 epochs, seed 1 (README of @bioprop/core, "presets")',
+  },
 };
 
 function locallyConnected(

@@ -96,7 +96,8 @@ describe('signalAngles', () => {
       expect(a.pbp?.layer).toBe(1);
     });
     withRule(feedbackAlignment(), (network, bound, ctx) => {
-      network.layers.forEach((layer, l) => bound.state()[`layer${l}/feedback`]?.assign(layer.params.kernel));
+      // layer 0 sends nothing down and has no B
+      network.layers.forEach((layer, l) => l > 0 && bound.state()[`layer${l}/B`].assign(layer.params.kernel));
       const a = signalAngles(network, ctx.trace, bound.step(ctx), ctx);
       a.deltaDeg.forEach((d) => expect(d).toBeLessThan(1e-3));
       a.updateDeg.forEach((d) => expect(d).toBeLessThan(1e-3));
