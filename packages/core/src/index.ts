@@ -20,6 +20,7 @@ export * from './network.js';
 export * from './config.js';
 export * from './presets.js';
 export * from './rule.js';
+export * from './options.js';
 export * from './optimizers.js';
 export * from './trainer.js';
 export * from './backend.js';

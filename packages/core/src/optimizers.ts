@@ -69,15 +69,25 @@ export function scheduledLr(lr: number, schedule: LrSchedule | undefined, step: 
 
 /**
  * The fused Adam kernel a backend may register (inputs `{ w, g, m, v }`, attrs `{ lr, beta1, beta2, epsilon, c1, c2,
- * decay }`, outputs `[newW, newM, newV, step]`, all float32 and shaped like `w`). `adam` calls it whenever the active
+ * decay, inPlace }`, outputs `[newW, newM, newV, step]`, all float32 and shaped like `w`; with `inPlace` the outputs
+ * are assigned back to the variables w, m and v, so a backend may overwrite those and return them). `adam` calls it whenever the active
  * backend has it, in place of its ~13 elementwise ops per variable; it must compute exactly the tf-op formulas
  * (`m' = β1·m + (1−β1)·g`, `v' = β2·v + (1−β2)·g²`, `step = −(lr/c1)·m' / (√(v'/c2) + ε)`, `w' = (1−decay)·w + step`).
  */
 export const ADAM_STEP_KERNEL = 'BiopropAdamStep';
 
-/** Whether the active backend registers the fused Adam kernel (looked up once per `apply`). */
-function hasFusedAdam(): boolean {
-  return tf.getKernel(ADAM_STEP_KERNEL, tf.getBackend()) !== undefined;
+/**
+ * The fused SGD / momentum kernel a backend may register: inputs `{ w, g }` (SGD) or `{ w, g, v }` (momentum, v the
+ * velocity), attrs `{ lr, momentum, nesterov, decay, inPlace }`, outputs `[newW, step]` or `[newW, newV, step]`,
+ * float32 and shaped like `w` (with `inPlace`, as Adam's: the outputs are assigned back to w and v). `sgd` and `momentum` call it whenever the active backend has it, in place of their 2–6 elementwise
+ * ops per variable; it must round exactly as the tf-op formulas do (`v' = μ·v + g`, `d = v'` or Nesterov's
+ * `g + μ·v'`, or `d = g` without momentum; `step = −lr·d`, `w' = (1−decay)·w + step`, or `w + step` when decay is 0).
+ */
+export const SGD_STEP_KERNEL = 'BiopropSgdStep';
+
+/** Whether the active backend registers a fused optimizer kernel (looked up once per `apply`). */
+function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
 }
 
 class TensorOptimizer implements Optimizer {
@@ -122,14 +132,16 @@ class TensorOptimizer implements Optimizer {
         scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.maximum(norm, 1e-12)));
       }
       const out: Tensor[] = [];
-      const fused = this.name === 'adam' && keys.length > 0 && hasFusedAdam();
+      const fused =
+        keys.length > 0 &&
+        (this.name === 'adam' ? hasKernel(ADAM_STEP_KERNEL) : (this.name === 'sgd' || this.name === 'momentum') && hasKernel(SGD_STEP_KERNEL));
       for (const k of keys) {
         const w = vars[k];
         let g = grads[k];
         if (scale) g = tf.mul(g, scale);
         if (this.o.weightDecay) g = tf.add(g, tf.mul(this.o.weightDecay, w));
         if (fused) {
-          const step = this.fusedAdamStep(k, w, g, lr);
+          const step = this.name === 'adam' ? this.fusedAdamStep(k, w, g, lr) : this.fusedSgdStep(k, w, g, lr);
           applied[k] = step;
           out.push(step);
           continue;
@@ -162,9 +174,27 @@ class TensorOptimizer implements Optimizer {
       c1: 1 - Math.pow(beta1, t),
       c2: 1 - Math.pow(beta2, t),
       decay: this.decoupledDecay,
+      // the outputs are assigned back to w, m and v: the backend may overwrite those where nothing else refers to them
+      inPlace: true,
     };
     const [newW, newM, newV, step] = tf.engine().runKernel<Tensor[]>(ADAM_STEP_KERNEL, { w, g, m, v }, attrs);
     m.assign(newM);
+    v.assign(newV);
+    w.assign(newW);
+    return step;
+  }
+
+  /** SGD or momentum through the backend's fused kernel: updates w (and the velocity), returns the step (excluding decoupled decay). */
+  private fusedSgdStep(key: string, w: Variable, g: Tensor, lr: number): Tensor {
+    // inPlace: the outputs are assigned back to w and v, so the backend may overwrite those where nothing else refers to them
+    const attrs = { lr, momentum: this.o.momentum ?? 0.9, nesterov: this.o.nesterov === true, decay: this.decoupledDecay, inPlace: true };
+    if (this.name === 'sgd') {
+      const [newW, step] = tf.engine().runKernel<Tensor[]>(SGD_STEP_KERNEL, { w, g }, attrs);
+      w.assign(newW);
+      return step;
+    }
+    const v = this.slot('velocity', key, g);
+    const [newW, newV, step] = tf.engine().runKernel<Tensor[]>(SGD_STEP_KERNEL, { w, g, v }, attrs);
     v.assign(newV);
     w.assign(newW);
     return step;

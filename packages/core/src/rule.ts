@@ -17,6 +17,7 @@ import type {
   RandomSource,
   RandomStream,
   Rule,
+  RuleEntry,
   StepContext,
   StepResult,
   TeachingSignal,
@@ -475,4 +476,14 @@ export function stepContext(args: Omit<StepContext, 'gradOutput' | 'outputError'
   const top = args.network.layers[args.network.outputLayer];
   const { delta, params } = top.blockVjp(args.trace, gradOutput);
   return { ...args, gradOutput, outputError: delta, outputBlockGrads: params };
+}
+
+/**
+ * A rule entry from its description and a builder that receives validated options with every default filled:
+ * `create(raw)` parses `raw` with `options` (an `OptionError` names the key) and calls `build`.
+ */
+export function defineRule<O>(entry: Omit<RuleEntry<O>, 'create'> & { build(options: O): Rule }): RuleEntry<O> {
+  const { build, ...rest } = entry;
+  if (!/^[a-z][a-z0-9-]*$/.test(rest.id)) throw new OptionError(`rule id must be lowercase letters, digits and '-', got ${JSON.stringify(rest.id)}`);
+  return { ...rest, create: (options?: unknown) => build(rest.options.parse(options ?? {}, rest.id)) };
 }

@@ -226,6 +226,7 @@ export class Trainer {
     const shuffle = options.shuffle ?? true;
     const stream = this.random.stream('shuffle');
     const batches = Math.ceil(data.count / batchSize);
+    const gather = new BatchGatherer(data, inSize, outSize);
     const records: EpochRecord[] = [];
     let trainSeconds = 0;
     let samples = 0;
@@ -245,7 +246,8 @@ export class Trainer {
         const start = pos.batch * batchSize;
         const idx = order.subarray(start, Math.min(start + batchSize, data.count));
         const t0 = now();
-        const { x, y } = gatherBatch(data, idx, inSize, outSize);
+        const { x, y } = gather.batch(idx);
+        const tensorsBefore = tf.memory().numTensors;
         const xt = tf.tensor(x, [idx.length, ...this.network.inputShape]);
         const yt = tf.tensor(y, [idx.length, ...this.network.outputShape]);
         let loss: number;
@@ -254,6 +256,7 @@ export class Trainer {
         } finally {
           xt.dispose();
           yt.dispose();
+          gather.release([xt, yt], tf.memory().numTensors === tensorsBefore);
         }
         const dt = (now() - t0) / 1000;
         epochSeconds += dt;
@@ -318,15 +321,46 @@ export class Trainer {
   }
 }
 
-function gatherBatch(data: TrainData, idx: Int32Array, inSize: number, outSize: number): { x: Float32Array; y: Float32Array } {
-  const x = new Float32Array(idx.length * inSize);
-  const y = new Float32Array(idx.length * outSize);
-  for (let i = 0; i < idx.length; i++) {
-    const j = idx[i];
-    x.set(data.x.subarray(j * inSize, (j + 1) * inSize), i * inSize);
-    y.set(data.y.subarray(j * outSize, (j + 1) * outSize), i * outSize);
+/**
+ * Copies a batch's rows into arrays reused from step to step (a fresh 400 KB array per MNIST batch cost its zero
+ * fill, page faults and GC). Backends may keep the array as the tensor's storage, so an array is refilled only when
+ * the tensors made on it are gone and the step left no tensor behind (nothing kept a view of it); otherwise the
+ * next batch gets fresh arrays.
+ */
+class BatchGatherer {
+  /** Arrays free for the next batch. */
+  private free: { x: Float32Array; y: Float32Array } | null = null;
+  /** Arrays handed out for the current batch. */
+  private lent: { x: Float32Array; y: Float32Array } | null = null;
+
+  constructor(
+    private readonly data: TrainData,
+    private readonly inSize: number,
+    private readonly outSize: number,
+  ) {}
+
+  batch(idx: Int32Array): { x: Float32Array; y: Float32Array } {
+    const { data, inSize, outSize } = this;
+    const n = idx.length;
+    const reuse = this.free !== null && this.free.x.length === n * inSize;
+    const x = reuse ? this.free!.x : new Float32Array(n * inSize);
+    const y = reuse ? this.free!.y : new Float32Array(n * outSize);
+    this.free = null;
+    for (let i = 0; i < n; i++) {
+      const j = idx[i];
+      x.set(data.x.subarray(j * inSize, (j + 1) * inSize), i * inSize);
+      y.set(data.y.subarray(j * outSize, (j + 1) * outSize), i * outSize);
+    }
+    this.lent = { x, y };
+    return this.lent;
   }
-  return { x, y };
+
+  /** After the step, with the tensors made on the arrays disposed: `clean` when the step left no tensor behind. */
+  release(tensors: readonly Tensor[], clean: boolean): void {
+    const alive = tf.engine().state.tensorInfo;
+    if (clean && !tensors.some((t) => alive.has(t.dataId))) this.free = this.lent;
+    this.lent = null;
+  }
 }
 
 /** Bind a network, a loss, a rule and an optimizer into a trainer. */

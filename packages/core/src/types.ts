@@ -15,6 +15,7 @@
  */
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import type { InitializerConfig } from './initializers.js';
+import type { Schema } from './options.js';
 
 export type { Tensor, Variable };
 
@@ -642,8 +643,8 @@ export interface OptimizerConfig {
 }
 
 /**
- * A rule's tuned defaults, found by measurement on real data (each package's `scripts/sweep.ts`).
- * Every field left out by a user takes these values, never a global guess.
+ * The training a rule was tuned with, found by measurement on real data: what an application uses for every field
+ * a user leaves out, never a global guess. (The rule's own options and their tuned values live in its options schema.)
  */
 export interface RuleDefaults {
   /** The forward weights' optimizer. */
@@ -653,24 +654,24 @@ export interface RuleDefaults {
   readonly batchSize: number;
   /** Hidden activation the defaults were tuned with. */
   readonly activation: string;
-  /** Options passed to the rule factory. */
-  readonly ruleOptions: JsonValue;
-  /** One line: how these were chosen (sweep script, data, budget). */
+  /** One line: how these were chosen (data, budget, command). */
   readonly source: string;
 }
 
-/** A rule as an application lists it: `bioprop rules` prints these. */
-export interface RuleEntry {
+/** A rule as a package offers it to applications (`bioprop rules` prints these): built by `defineRule`. */
+export interface RuleEntry<O = unknown> {
   /** CLI id, e.g. `'fa'`. */
   readonly id: string;
   readonly name: string;
   /** One line. */
   readonly summary: string;
-  /** Layer kinds the rule supports (`'dense'`, `'conv2d'`, `'locallyConnected2d'`). */
+  /** Kernel kinds the rule supports (`'dense'`, `'conv2d'`, `'locallyConnected2d'`). */
   readonly supports: readonly string[];
   /** The networks it trains: `'any'` graph (residual ones included), or `'chain'`s of blocks only. */
   readonly graphs: 'any' | 'chain';
+  /** Its options: validation (unknown keys are errors naming the key), tuned defaults, and a JSON Schema. */
+  readonly options: Schema<O>;
   readonly defaults: RuleDefaults;
-  /** Build the rule; `options` are merged over `defaults.ruleOptions`. */
-  create(options?: Record<string, unknown>): Rule;
+  /** Build the rule from options (validated by `options`; every key left out takes its default). */
+  create(options?: unknown): Rule;
 }

@@ -27,8 +27,7 @@ import {
 } from '@bioprop/core';
 import { backprop, backpropDefaults } from '@bioprop/backprop';
 import { loadFashionMnist } from '@bioprop/datasets';
-import { feedbackAlignment, type FeedbackInit } from '../src/index.ts';
-import { faDefaults } from '../src/defaults.ts';
+import { faDefaults, feedbackAlignment, feedbackAlignmentOptions, type FeedbackInit } from '../src/index.ts';
 
 interface Config {
   rule: 'fa' | 'bp';
@@ -69,7 +68,7 @@ if (grid === 'main') {
   }
 } else if (grid === 'defaults') {
   configs.push({ rule: 'bp', optimizer: backpropDefaults.optimizer, kernelInit: backpropDefaults.kernelInit });
-  configs.push({ rule: 'fa', optimizer: faDefaults.optimizer, kernelInit: faDefaults.kernelInit, feedbackInit: (faDefaults.ruleOptions as { feedbackInit: FeedbackInit }).feedbackInit });
+  configs.push({ rule: 'fa', optimizer: faDefaults.optimizer, kernelInit: faDefaults.kernelInit, feedbackInit: feedbackAlignmentOptions.parse({}, 'fa').feedbackInit });
 } else {
   if (which === 'bp' || which === 'all') {
     for (const optimizer of [m(0.02), m(0.03), m(0.05), { name: 'adam', lr: 1e-3 } as OptimizerConfig]) configs.push({ rule: 'bp', optimizer, kernelInit: 'glorot' });

@@ -29,7 +29,7 @@ import {
 } from '@bioprop/core';
 import { backprop } from '@bioprop/backprop';
 import { expectClose, runConformance } from '@bioprop/testing';
-import { FEEDBACK_KEY, FORWARD_MASK_KEY, faDefaults, faEntry, feedbackAlignment, feedbackAlignmentRule, sparseMask } from './index.js';
+import { FEEDBACK_KEY, FORWARD_MASK_KEY, faDefaults, faEntry, feedbackAlignment, feedbackAlignmentOptions, feedbackAlignmentRule, rules, sparseMask } from './index.js';
 
 beforeAll(async () => {
   await resolveBackend('wasm');
@@ -79,7 +79,7 @@ describe('feedback alignment: options', () => {
     const rule = feedbackAlignment();
     expect(rule.layerRule?.id).toBe('fa');
     expect(rule.layerRule?.graphs).toBe('any');
-    expect(feedbackAlignmentRule().graphs).toBe('any');
+    expect(feedbackAlignmentRule(feedbackAlignmentOptions.parse({}, 'fa')).graphs).toBe('any');
     expect(faEntry.graphs).toBe('any');
   });
 });
@@ -305,14 +305,20 @@ describe('feedback alignment: learning', () => {
     y.dispose();
   });
 
-  it('exports a RuleEntry "fa" whose create merges options over the tuned defaults', () => {
+  it('exports a RuleEntry "fa" whose create validates options against one schema and fills the tuned defaults', () => {
     expect(faEntry.id).toBe('fa');
     expect(faEntry.defaults).toBe(faDefaults);
     expect(faEntry.supports).toContain('dense');
     expect(faEntry.graphs).toBe('any');
+    expect(rules).toEqual([faEntry]);
     const r = faEntry.create({ feedbackSparsity: 0.25 });
     expect(r.id).toBe('fa');
-    expect(r.options).toMatchObject({ ...(faDefaults.ruleOptions as object), feedbackSparsity: 0.25 });
+    expect(r.options).toEqual({ feedbackInit: { uniform: 0.5 }, feedbackSparsity: 0.25, forwardSparsity: 0 });
+    // the factory and the entry are one path: the same options, the same errors
+    expect(feedbackAlignment({ feedbackSparsity: 0.25 }).options).toEqual(r.options);
+    expect(() => feedbackAlignment({ feedbackSparsty: 0.25 } as never)).toThrow(/fa: unknown option "feedbackSparsty" \(known: feedbackInit, feedbackSparsity, forwardSparsity\)/);
+    expect(() => faEntry.create({ feedbackInit: 'xavier' })).toThrow(OptionError);
+    expect(faEntry.options.toJSONSchema()).toMatchObject({ type: 'object', additionalProperties: false, properties: { feedbackSparsity: { minimum: 0, maximum: 1, default: 0 } } });
   });
 });
 

@@ -71,13 +71,13 @@ describe('feedback alignment learns', () => {
     });
 
     it(`feedback alignment (its defaults) reaches ${THRESHOLD}`, async (ctx) => {
-      const acc = await run(ctx, feedbackAlignment(faDefaults.ruleOptions as never), faDefaults.optimizer, faDefaults.kernelInit);
+      const acc = await run(ctx, feedbackAlignment(), faDefaults.optimizer, faDefaults.kernelInit);
       console.log(`[fa] fashion-mnist subset accuracy ${acc.toFixed(4)}`);
       expect(acc).toBeGreaterThanOrEqual(THRESHOLD);
     });
 
     it(`sparse feedback alignment (50% of W and B zeroed) reaches ${THRESHOLD - 0.05}`, async (ctx) => {
-      const rule = feedbackAlignment({ ...(faDefaults.ruleOptions as object), forwardSparsity: 0.5, feedbackSparsity: 0.5 });
+      const rule = feedbackAlignment({ forwardSparsity: 0.5, feedbackSparsity: 0.5 });
       const acc = await run(ctx, rule, faDefaults.optimizer, faDefaults.kernelInit);
       console.log(`[sparse fa] fashion-mnist subset accuracy ${acc.toFixed(4)}`);
       expect(acc).toBeGreaterThanOrEqual(THRESHOLD - 0.05);

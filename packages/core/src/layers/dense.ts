@@ -4,6 +4,27 @@ import { initParams } from './params.js';
 import { KernelModuleBase, kernelLayerSpec, type KernelLayerOptions } from './kernel-spec.js';
 import type { KernelModule, LayerSpec, ModuleConfig, Tensor, TensorMap, VariableMap } from '../types.js';
 
+/** Per backend (by instance), which of the kernels asked about it runs natively: decided once per backend and kernel. */
+const nativeByBackend = new WeakMap<object, Map<string, boolean>>();
+
+/**
+ * True where the active backend registers `kernel` AND lists it among its native kernels (the blas backend's
+ * `nativeKernels`, whose sgemm takes transpose flags for free). Elsewhere the portable path is the fast one: wasm's
+ * matMul is 5–15× slower with transpose flags, so explicit transposes stay there.
+ */
+function runsNatively(kernel: 'BatchMatMul' | '_FusedMatMul'): boolean {
+  const backend = tf.backend();
+  let known = nativeByBackend.get(backend);
+  if (!known) nativeByBackend.set(backend, (known = new Map()));
+  let native = known.get(kernel);
+  if (native === undefined) {
+    const listed = (backend as { nativeKernels?: ReadonlySet<string> }).nativeKernels;
+    native = tf.getKernel(kernel, tf.getBackend()) !== undefined && listed?.has(kernel) === true;
+    known.set(kernel, native);
+  }
+  return native;
+}
+
 export interface DenseOptions extends KernelLayerOptions {
   units: number;
 }
@@ -53,18 +74,25 @@ export class DenseLayer extends KernelModuleBase implements KernelModule {
   linear(input: Tensor, params?: TensorMap): Tensor {
     const kernel = params?.kernel ?? this.params.kernel;
     const bias = params?.bias ?? this.params.bias;
-    const z = tf.matMul(this.flat(input), kernel);
+    const x = this.flat(input);
+    // the bias added in the product's own pass where that kernel is native (the same sums, rounded the same); the
+    // kernel has no gradient of its own, so a recording tape takes matMul + add
+    if (bias && !tf.engine().isTapeOn() && runsNatively('_FusedMatMul')) {
+      return tf.engine().runKernel<Tensor>('_FusedMatMul', { a: x, b: kernel, bias }, { transposeA: false, transposeB: false, activation: 'linear' });
+    }
+    const z = tf.matMul(x, kernel);
     return bias ? tf.add(z, bias) : z;
   }
 
   backwardInput(delta: Tensor, kernel: Tensor): Tensor {
-    // explicit transpose: wasm's matMul is 5–15× slower with transpose flags
-    const dx = tf.matMul(delta, tf.transpose(kernel));
+    // explicit transpose: wasm's matMul is 5–15× slower with transpose flags (sgemm's flags cost nothing)
+    const dx = runsNatively('BatchMatMul') ? tf.matMul(delta, kernel, false, true) : tf.matMul(delta, tf.transpose(kernel));
     return this.inputShape.length === 1 ? dx : tf.reshape(dx, [delta.shape[0], ...this.inputShape]);
   }
 
   paramGrads(input: Tensor, delta: Tensor): TensorMap {
-    const grads: TensorMap = { kernel: tf.matMul(tf.transpose(this.flat(input)), delta) };
+    const x = this.flat(input);
+    const grads: TensorMap = { kernel: runsNatively('BatchMatMul') ? tf.matMul(x, delta, true, false) : tf.matMul(tf.transpose(x), delta) };
     if (this.params.bias) grads.bias = tf.sum(delta, 0);
     return grads;
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { activationFromConfig, relu, resolveActivation, type ActivationLike } from '../activations.js';
+import { activationFromConfig, relu, resolveActivation, tanh, type ActivationLike } from '../activations.js';
 import type { Activation, ActivationContext, JsonValue, LayerSpec, Module, ModuleConfig, ModuleTrace, ModuleVjp, ModuleVjpOptions, Tensor } from '../types.js';
 import { StatelessModule, singleModuleSpec } from './base.js';
 
@@ -10,18 +10,22 @@ export function activationJson(a: Activation): JsonValue {
 
 /** A fused relu VJP `dy · 1_{x>0}` a backend may register (blas does): inputs `{ dy, x }`, one output. */
 export const RELU_GRAD_KERNEL = 'BiopropReluGrad';
+/** A fused tanh VJP `dy · (1 − y²)` from tanh's output y a backend may register (blas does): inputs `{ dy, y }`, one output. */
+export const TANH_GRAD_KERNEL = 'BiopropTanhGrad';
 
-/** Which backends (by instance) register the fused relu VJP: decided once per backend. */
-const fusedReluBackends = new WeakMap<object, boolean>();
+/** Which fused VJP kernels each backend (by instance) registers: decided once per backend and kernel. */
+const fusedByBackend = new WeakMap<object, Map<string, boolean>>();
 
-function fusedReluGrad(): boolean {
-  // the fused kernel has no gradient of its own: a recording tape takes the tf-op path
+function fusedGrad(kernel: string): boolean {
+  // the fused kernels have no gradient of their own: a recording tape takes the tf-op path
   if (tf.engine().isTapeOn()) return false;
   const backend = tf.backend();
-  let has = fusedReluBackends.get(backend);
+  let known = fusedByBackend.get(backend);
+  if (!known) fusedByBackend.set(backend, (known = new Map()));
+  let has = known.get(kernel);
   if (has === undefined) {
-    has = tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) !== undefined;
-    fusedReluBackends.set(backend, has);
+    has = tf.getKernel(kernel, tf.getBackend()) !== undefined;
+    known.set(kernel, has);
   }
   return has;
 }
@@ -46,9 +50,13 @@ export class ActivationModule extends StatelessModule implements Module {
   vjp(grad: Tensor, trace: ModuleTrace, options?: ModuleVjpOptions): ModuleVjp {
     if (options?.structural) return { inputs: [grad] };
     const a = trace.inputs[0];
-    // relu's g ⊙ 1_{a>0} in one pass instead of greater, cast and mul (the same values)
-    if (this.activation === relu && grad.dtype === 'float32' && a.dtype === 'float32' && grad.shape.join() === a.shape.join() && fusedReluGrad()) {
+    // relu's g ⊙ 1_{a>0} and tanh's g ⊙ (1 − h²) in one pass instead of three ops each (the same values)
+    if (this.activation === relu && grad.dtype === 'float32' && a.dtype === 'float32' && grad.shape.join() === a.shape.join() && fusedGrad(RELU_GRAD_KERNEL)) {
       return { inputs: [tf.engine().runKernel<Tensor>(RELU_GRAD_KERNEL, { dy: grad, x: a }, {})] };
+    }
+    const h = trace.output;
+    if (this.activation === tanh && grad.dtype === 'float32' && h.dtype === 'float32' && grad.shape.join() === h.shape.join() && fusedGrad(TANH_GRAD_KERNEL)) {
+      return { inputs: [tf.engine().runKernel<Tensor>(TANH_GRAD_KERNEL, { dy: grad, y: h }, {})] };
     }
     return { inputs: [tf.mul(grad, this.activation.derivative(trace.inputs[0], trace.output))] };
   }
