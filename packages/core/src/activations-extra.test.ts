@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activationFromConfig, resolveActivation } from './activations.js';
 import { bernoulli, isStochasticActivation, lwta } from './activations-extra.js';
 import { resolveBackend } from './backend.js';
-import { loadNetwork, restoreTrainer, saveCheckpoint } from './checkpoint.js';
+import { loadNetwork, restoreTrainer, saveCheckpoint } from './node.js';
 import { OptionError, ShapeError } from './errors.js';
 import { dense } from './layers/dense.js';
 import { sequential } from './network.js';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { networkFromConfig } from './config.js';
 import { CheckpointError } from './errors.js';
+import { sha256Hex } from './sha256.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
 import type { BoundRule, JsonValue, Network, NetworkConfig, TensorMap, VariableMap } from './types.js';
 
@@ -21,7 +22,7 @@ export interface TensorEntry {
   length: number;
 }
 
-/** The JSON half of a checkpoint (the other half is one binary file of float32 tensors). */
+/** The JSON half of a checkpoint (the other half is one buffer, or file, of float32 tensors). */
 export interface CheckpointManifest {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
@@ -51,13 +52,26 @@ function collect(network: Network, boundRule: BoundRule, trainer?: Trainer): Rec
   return out;
 }
 
-/** Serialize to a manifest and one byte buffer (browser-safe; `saveCheckpoint` writes them to disk). */
-export async function serializeCheckpoint(parts: {
+/** A checkpoint in memory: the manifest (JSON) and the weights, one buffer of float32 tensors. */
+export interface SerializedCheckpoint {
+  manifest: CheckpointManifest;
+  data: Uint8Array;
+}
+
+/** The parts a checkpoint is made of: the network, its bound rule and, for a training state, the trainer. */
+export interface CheckpointParts {
   network: Network;
   boundRule: BoundRule;
   trainer?: Trainer;
   extra?: JsonValue;
-}): Promise<{ manifest: Omit<CheckpointManifest, 'sha256' | 'weightsFile'>; data: Uint8Array }> {
+}
+
+/**
+ * Serialize to a manifest and one byte buffer, in memory (browser-safe: a page can offer both as downloads; Node's
+ * `saveCheckpoint` from `@bioprop/core/node` writes them to a directory). The manifest carries the buffer's
+ * SHA-256 and the file name the weights are stored under.
+ */
+export async function serializeCheckpoint(parts: CheckpointParts): Promise<SerializedCheckpoint> {
   const tensors = collect(parts.network, parts.boundRule, parts.trainer);
   const entries: TensorEntry[] = [];
   let offset = 0;
@@ -74,12 +88,15 @@ export async function serializeCheckpoint(parts: {
     data.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
     o += a.byteLength;
   }
+  const sha256 = await sha256Hex(data);
   const t = parts.trainer;
   return {
     manifest: {
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       createdAt: new Date().toISOString(),
+      weightsFile: `weights-${sha256.slice(0, 16)}.bin`,
+      sha256,
       byteLength: data.byteLength,
       tensors: entries,
       network: parts.network.config(),
@@ -96,51 +113,6 @@ export async function serializeCheckpoint(parts: {
   };
 }
 
-async function nodeModules() {
-  const fs = await import(/* @vite-ignore */ 'node:fs/promises');
-  const path = await import(/* @vite-ignore */ 'node:path');
-  const crypto = await import(/* @vite-ignore */ 'node:crypto');
-  return { fs, path, crypto };
-}
-
-async function writeAtomic(fs: typeof import('node:fs/promises'), file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
-}
-
-/**
- * Save a network with its rule state (and, given a trainer, the optimizer slots, random streams and position)
- * to a directory: the weights file is written under a new name, then `manifest.json` is replaced by rename, so
- * an interrupted save leaves the previous checkpoint whole.
- */
-export async function saveCheckpoint(
-  dir: string,
-  parts: { network: Network; boundRule: BoundRule; trainer?: Trainer; extra?: JsonValue },
-): Promise<CheckpointManifest> {
-  const { fs, path, crypto } = await nodeModules();
-  const { manifest, data } = await serializeCheckpoint(parts);
-  const sha256 = crypto.createHash('sha256').update(data).digest('hex');
-  const weightsFile = `weights-${sha256.slice(0, 16)}.bin`;
-  await fs.mkdir(dir, { recursive: true });
-  await writeAtomic(fs, path.join(dir, weightsFile), data);
-  const full: CheckpointManifest = { ...manifest, weightsFile, sha256 };
-  await writeAtomic(fs, path.join(dir, 'manifest.json'), JSON.stringify(full, null, 1));
-  // the old weights file is no longer referenced: remove it (and stale temp files)
-  for (const name of await fs.readdir(dir)) {
-    if ((name.startsWith('weights-') && name !== weightsFile) || name.includes('.tmp-')) {
-      await fs.rm(path.join(dir, name), { force: true });
-    }
-  }
-  return full;
-}
-
 /** A loaded checkpoint: the manifest and its tensors by name (the caller disposes them). */
 export interface LoadedCheckpoint {
   manifest: CheckpointManifest;
@@ -148,55 +120,81 @@ export interface LoadedCheckpoint {
   dispose(): void;
 }
 
-/** Read and verify a checkpoint directory (format, hash, sizes); every defect is a `CheckpointError` naming the file. */
-export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  const { fs, path, crypto } = await nodeModules();
-  const manifestPath = path.join(dir, 'manifest.json');
-  let text: string;
+/** What a checkpoint is read from in memory: the manifest (parsed, or its JSON text) and the weights' bytes. */
+export interface CheckpointInput {
+  manifest: CheckpointManifest | string;
+  data: Uint8Array | ArrayBuffer;
+}
+
+/** Names used in error messages: where the checkpoint, its manifest and its weights came from. */
+export interface CheckpointLabels {
+  /** The checkpoint as a whole (a directory, an upload); default `'checkpoint'`. */
+  source?: string;
+  /** The manifest (default `'manifest.json'`). */
+  manifestLabel?: string;
+  /** The weights (default: the manifest's `weightsFile`). */
+  weightsLabel?: string;
+}
+
+/**
+ * Parse and check a manifest's JSON (format and version); every defect is a `CheckpointError` naming `label`.
+ * A page that lets a user upload `manifest.json` passes its text here or straight to `deserializeCheckpoint`.
+ */
+export function parseCheckpointManifest(text: string, label = 'manifest.json'): CheckpointManifest {
+  let manifest: unknown;
   try {
-    text = await fs.readFile(manifestPath, 'utf8');
-  } catch {
-    throw new CheckpointError(`${manifestPath}: no checkpoint here (manifest.json is missing)`);
-  }
-  let manifest: CheckpointManifest;
-  try {
-    manifest = JSON.parse(text) as CheckpointManifest;
+    manifest = JSON.parse(text);
   } catch (e) {
-    throw new CheckpointError(`${manifestPath}: corrupt manifest (${(e as Error).message})`);
+    throw new CheckpointError(`${label}: corrupt manifest (${(e as Error).message})`);
   }
+  return checkManifest(manifest, label);
+}
+
+function checkManifest(value: unknown, label: string): CheckpointManifest {
+  const manifest = value as CheckpointManifest | null;
   if (manifest?.format !== CHECKPOINT_FORMAT || typeof manifest.weightsFile !== 'string' || !Array.isArray(manifest.tensors)) {
-    throw new CheckpointError(`${manifestPath}: not a bioprop checkpoint manifest`);
+    throw new CheckpointError(`${label}: not a bioprop checkpoint manifest`);
   }
   if (manifest.version > CHECKPOINT_VERSION) {
-    throw new CheckpointError(`${manifestPath}: checkpoint version ${manifest.version} is newer than this library reads (${CHECKPOINT_VERSION})`);
+    throw new CheckpointError(`${label}: checkpoint version ${manifest.version} is newer than this library reads (${CHECKPOINT_VERSION})`);
   }
   if (manifest.version !== CHECKPOINT_VERSION) {
     throw new CheckpointError(
-      `${manifestPath}: checkpoint version ${JSON.stringify(manifest.version)} was written by bioprop 0.1 (chains of layers with attached activations); ` +
+      `${label}: checkpoint version ${JSON.stringify(manifest.version)} was written by bioprop 0.1 (chains of layers with attached activations); ` +
         `this version reads version ${CHECKPOINT_VERSION} only: retrain, or load it with @bioprop/core 0.1`,
     );
   }
-  const weightsPath = path.join(dir, path.basename(manifest.weightsFile));
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await fs.readFile(weightsPath));
-  } catch {
-    throw new CheckpointError(`${weightsPath}: weights file named by the manifest is missing`);
+  return manifest;
+}
+
+/**
+ * Read a checkpoint from memory (browser-safe): check the manifest, the weights' size and SHA-256 (Web Crypto),
+ * and make its tensors. Every defect is a `CheckpointError` naming the manifest or the weights.
+ */
+export async function deserializeCheckpoint(input: CheckpointInput, labels: CheckpointLabels = {}): Promise<LoadedCheckpoint> {
+  const manifestLabel = labels.manifestLabel ?? 'manifest.json';
+  const manifest =
+    typeof input?.manifest === 'string' ? parseCheckpointManifest(input.manifest, manifestLabel) : checkManifest(input?.manifest, manifestLabel);
+  const weightsLabel = labels.weightsLabel ?? manifest.weightsFile;
+  const raw = input.data;
+  if (!(raw instanceof Uint8Array) && !(raw instanceof ArrayBuffer)) {
+    throw new CheckpointError(`${weightsLabel}: the weights must be a Uint8Array or an ArrayBuffer`);
   }
+  const bytes = raw instanceof Uint8Array ? raw : new Uint8Array(raw);
   if (bytes.byteLength !== manifest.byteLength) {
-    throw new CheckpointError(`${weightsPath}: ${bytes.byteLength} bytes, the manifest says ${manifest.byteLength} (truncated or corrupt)`);
+    throw new CheckpointError(`${weightsLabel}: ${bytes.byteLength} bytes, the manifest says ${manifest.byteLength} (truncated or corrupt)`);
   }
-  const sha = crypto.createHash('sha256').update(bytes).digest('hex');
-  if (sha !== manifest.sha256) throw new CheckpointError(`${weightsPath}: SHA-256 does not match the manifest (corrupt file)`);
-  const tensors: TensorMap = {};
-  const aligned = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const sha = await sha256Hex(bytes);
+  if (sha !== manifest.sha256) throw new CheckpointError(`${weightsLabel}: SHA-256 does not match the manifest (corrupt file)`);
+  const aligned = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
   for (const e of manifest.tensors) {
     const size = e.shape.reduce((a, b) => a * b, 1);
     if (size !== e.length || e.offset % 4 !== 0 || e.offset + e.length * 4 > bytes.byteLength) {
-      throw new CheckpointError(`${manifestPath}: tensor "${e.name}" has an inconsistent size or offset`);
+      throw new CheckpointError(`${manifestLabel}: tensor "${e.name}" has an inconsistent size or offset`);
     }
-    tensors[e.name] = tf.tensor(aligned.subarray(e.offset / 4, e.offset / 4 + e.length), e.shape);
   }
+  const tensors: TensorMap = {};
+  for (const e of manifest.tensors) tensors[e.name] = tf.tensor(aligned.subarray(e.offset / 4, e.offset / 4 + e.length), e.shape);
   return { manifest, tensors, dispose: () => Object.values(tensors).forEach((t) => t.dispose()) };
 }
 
@@ -224,46 +222,34 @@ function assignNetwork(network: Network, tensors: TensorMap): void {
   assignAll('running statistic', network.namedBuffers(), tensors, 'buffers/');
 }
 
-/**
- * Restore a trainer (built with the same network shape, rule and optimizer) from a checkpoint: weights, running
- * statistics, rule state, optimizer slots, random streams and position, so `fit` continues bit-for-bit.
- */
-export async function restoreTrainer(trainer: Trainer, dir: string): Promise<CheckpointManifest> {
-  const ck = await readCheckpoint(dir);
-  try {
-    const { manifest, tensors } = ck;
-    if (manifest.rule.id !== trainer.rule.id) {
-      throw new CheckpointError(`${dir}: checkpoint was made with rule "${manifest.rule.id}", the trainer uses "${trainer.rule.id}"`);
-    }
-    if (!manifest.trainer) throw new CheckpointError(`${dir}: checkpoint holds a network only, not a training state`);
-    assignNetwork(trainer.network, tensors);
-    trainer.boundRule.loadState(under(tensors, 'rule/'));
-    trainer.boundRule.setMeta(manifest.rule.meta);
-    trainer.optimizer.loadSlots(under(tensors, 'optimizer/'));
-    trainer.optimizer.setMeta(manifest.trainer.optimizer.meta);
-    trainer.random.setState(manifest.trainer.random.streams);
-    trainer.position = { ...manifest.trainer.position };
-    return manifest;
-  } finally {
-    ck.dispose();
+/** Load a checkpoint's tensors into a trainer; `source` names the checkpoint in errors. */
+export function applyTrainerCheckpoint(trainer: Trainer, ck: LoadedCheckpoint, source = 'checkpoint'): CheckpointManifest {
+  const { manifest, tensors } = ck;
+  if (manifest.rule.id !== trainer.rule.id) {
+    throw new CheckpointError(`${source}: checkpoint was made with rule "${manifest.rule.id}", the trainer uses "${trainer.rule.id}"`);
   }
+  if (!manifest.trainer) throw new CheckpointError(`${source}: checkpoint holds a network only, not a training state`);
+  assignNetwork(trainer.network, tensors);
+  trainer.boundRule.loadState(under(tensors, 'rule/'));
+  trainer.boundRule.setMeta(manifest.rule.meta);
+  trainer.optimizer.loadSlots(under(tensors, 'optimizer/'));
+  trainer.optimizer.setMeta(manifest.trainer.optimizer.meta);
+  trainer.random.setState(manifest.trainer.random.streams);
+  trainer.position = { ...manifest.trainer.position };
+  return manifest;
 }
 
-/**
- * Rebuild a network from a checkpoint and load its weights and running statistics. Networks of core's module kinds
- * rebuild from the stored config; pass `build` for networks with modules of your own.
- */
-export async function loadNetwork(
-  dir: string,
-  options: { build?: (config: NetworkConfig) => Network } = {},
-): Promise<{ network: Network; manifest: CheckpointManifest; ruleState: TensorMap }> {
-  const ck = await readCheckpoint(dir);
+/** Rebuild a network from a loaded checkpoint, with its weights and a copy of the rule state. */
+export function networkFromCheckpoint(
+  ck: LoadedCheckpoint,
+  options: { build?: (config: NetworkConfig) => Network; source?: string } = {},
+): { network: Network; manifest: CheckpointManifest; ruleState: TensorMap } {
   let network: Network | null = null;
   try {
     try {
       network = options.build ? options.build(ck.manifest.network) : networkFromConfig(ck.manifest.network);
     } catch (e) {
-      throw new CheckpointError(`${dir}: cannot rebuild the network from the manifest: ${(e as Error).message}`);
+      throw new CheckpointError(`${options.source ?? 'checkpoint'}: cannot rebuild the network from the manifest: ${(e as Error).message}`);
     }
     assignNetwork(network, ck.tensors);
     const ruleState: TensorMap = {};
@@ -272,6 +258,35 @@ export async function loadNetwork(
   } catch (e) {
     network?.dispose();
     throw e;
+  }
+}
+
+/**
+ * Restore a trainer (built with the same network shape, rule and optimizer) from a checkpoint in memory (a browser
+ * upload: `{ manifest: await manifestFile.text(), data: new Uint8Array(await weightsFile.arrayBuffer()) }`):
+ * weights, running statistics, rule state, optimizer slots, random streams and position, so `fit` continues
+ * bit-for-bit. From a directory in Node: `restoreTrainer(trainer, dir)` from `@bioprop/core/node`.
+ */
+export async function restoreTrainerFrom(trainer: Trainer, input: CheckpointInput, labels: CheckpointLabels = {}): Promise<CheckpointManifest> {
+  const ck = await deserializeCheckpoint(input, labels);
+  try {
+    return applyTrainerCheckpoint(trainer, ck, labels.source);
+  } finally {
+    ck.dispose();
+  }
+}
+
+/**
+ * Rebuild a network from a checkpoint in memory and load its weights and running statistics. Networks of core's
+ * module kinds rebuild from the stored config; pass `build` for networks with modules of your own.
+ */
+export async function loadNetworkFrom(
+  input: CheckpointInput,
+  options: { build?: (config: NetworkConfig) => Network } & CheckpointLabels = {},
+): Promise<{ network: Network; manifest: CheckpointManifest; ruleState: TensorMap }> {
+  const ck = await deserializeCheckpoint(input, options);
+  try {
+    return networkFromCheckpoint(ck, options);
   } finally {
     ck.dispose();
   }

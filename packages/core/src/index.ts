@@ -21,6 +21,7 @@ export * from './config.js';
 export * from './presets.js';
 export * from './rule.js';
 export * from './options.js';
+export * from './optimizer-schema.js';
 export * from './optimizers.js';
 export * from './trainer.js';
 export * from './backend.js';

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { OptionError, ShapeError } from './errors.js';
 import { linear as linearActivation } from './activations.js';
 import { isActivationModule } from './modules/activation.js';
+import { fusedMaxPoolReluVjp } from './modules/pooling.js';
+import { relu } from './activations.js';
 import { randomSource } from './random.js';
 import type {
   Activation,
@@ -37,6 +39,7 @@ import type {
 export const NETWORK_INPUT: NodeRef = -1;
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Whether a module is a kernel module (its transport is what rules replace). */
 export function isKernelModule(module: Module): module is KernelModule {
@@ -221,7 +224,7 @@ export class GraphNetwork implements Network {
     if (input.rank < 2 || size(input.shape.slice(1)) !== want) {
       throw new ShapeError(`network input: expected [N, ${this.inputShape.join(', ')}], got [${input.shape.join(', ')}]`);
     }
-    const x = input.shape.slice(1).join() === this.inputShape.join() ? input : tf.reshape(input, [input.shape[0], ...this.inputShape]);
+    const x = input.rank === this.inputShape.length + 1 && this.inputShape.every((d, i) => input.shape[i + 1] === d) ? input : tf.reshape(input, [input.shape[0], ...this.inputShape]);
     const actx: ActivationContext = { training: ctx.training ?? true, random: ctx.random };
     const traces: ModuleTrace[] = [];
     const out = (ref: NodeRef): Tensor => (ref === NETWORK_INPUT ? x : traces[ref].output);
@@ -355,10 +358,22 @@ export function pathVjp(
     const s = steps[i];
     const t = trace.nodes[s.node];
     const hit = memo?.get(s.node);
+    // relu then max pooling: one fused VJP where the backend has it (the pool's own input gradient is never formed,
+    // so neither module is memoized: a path sharing them computes them again)
+    const before = i > 0 ? steps[i - 1] : null;
+    if (before && s.slot === 0 && !options?.structural && !(hit && hit.grad === g) && isActivationModule(before.module) && before.module.activation === relu) {
+      const fused = fusedMaxPoolReluVjp(s.module, g, t);
+      if (fused) {
+        const a = trace.nodes[before.node].inputs[before.slot];
+        g = sameShape(fused.shape, a.shape) ? fused : tf.reshape(fused, a.shape);
+        i--;
+        continue;
+      }
+    }
     let r: ModuleVjp;
     if (hit && hit.grad === g) r = hit.result;
     else {
-      r = s.module.vjp(g.shape.join() === t.output.shape.join() ? g : tf.reshape(g, t.output.shape), t, options);
+      r = s.module.vjp(sameShape(g.shape, t.output.shape) ? g : tf.reshape(g, t.output.shape), t, options);
       memo?.set(s.node, { grad: g, result: r });
     }
     if (r.params && Object.keys(r.params).length > 0) params[s.module.name] = r.params;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OptionError } from './errors.js';
-import { ADAM_STEP_KERNEL, adam, momentum, resolveOptimizer, rmsprop, scheduledLr, sgd } from './optimizers.js';
+import { ADAM_STEP_KERNEL, SGD_STEP_KERNEL, adam, momentum, resolveOptimizer, rmsprop, scheduledLr, sgd } from './optimizers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -164,9 +164,77 @@ describe('optimizers follow their textbook updates', () => {
       tf.unregisterKernel(ADAM_STEP_KERNEL, 'cpu');
     }
     const ops = runAdam();
+    // inPlace: core assigns the outputs back to w, m and v, so a backend may overwrite those
     expect(seen).toEqual([
-      { lr: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, c1: 1 - 0.8, c2: 1 - 0.99, decay: 0.1 },
-      { lr: 0.005, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, c1: 1 - 0.8 ** 2, c2: 1 - 0.99 ** 2, decay: 0.1 },
+      { lr: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, c1: 1 - 0.8, c2: 1 - 0.99, decay: 0.1, inPlace: true },
+      { lr: 0.005, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, c1: 1 - 0.8 ** 2, c2: 1 - 0.99 ** 2, decay: 0.1, inPlace: true },
+    ]);
+    expect(fused).toEqual(ops);
+  });
+
+  it("sgd and momentum run a backend's fused BiopropSgdStep kernel when registered, with the tf-op path's attrs and results", () => {
+    // a stand-in fused kernel on cpu: the tf-op formulas in float32, recording what core passed
+    const seen: Record<string, unknown>[] = [];
+    const f = Math.fround;
+    tf.registerKernel({
+      kernelName: SGD_STEP_KERNEL,
+      backendName: 'cpu',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const a = attrs as unknown as { lr: number; momentum: number; nesterov: boolean; decay: number };
+        seen.push({ ...a, inputs: Object.keys(inputs).sort() });
+        const cpu = backend as unknown as { readSync(id: unknown): Float32Array; makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo };
+        const read = (k: string) => (inputs[k] ? cpu.readSync((inputs[k] as tf.TensorInfo).dataId) : null);
+        const [w, g, v] = [read('w')!, read('g')!, read('v')];
+        const outW = new Float32Array(w.length);
+        const outV = new Float32Array(w.length);
+        const outStep = new Float32Array(w.length);
+        for (let i = 0; i < w.length; i++) {
+          let d = g[i];
+          if (v) {
+            outV[i] = f(f(f(a.momentum) * v[i]) + g[i]);
+            d = a.nesterov ? f(g[i] + f(f(a.momentum) * outV[i])) : outV[i];
+          }
+          outStep[i] = f(f(-a.lr) * d);
+          outW[i] = f((a.decay ? f(f(1 - a.decay) * w[i]) : w[i]) + outStep[i]);
+        }
+        const shape = (inputs.w as tf.TensorInfo).shape;
+        return (v ? [outW, outV, outStep] : [outW, outStep]).map((o) => cpu.makeTensorInfo(shape, 'float32', o));
+      },
+    });
+    const specs = [
+      sgd({ lr: 0.1, decoupledDecay: 0.05, clipNorm: 1 }),
+      momentum({ lr: 0.03, momentum: 0.9 }),
+      momentum({ lr: 0.02, momentum: 0.7, nesterov: true, weightDecay: 0.01, schedule: { type: 'step', every: 1, gamma: 0.5 } }),
+    ];
+    const runAll = () =>
+      specs.map((spec) => {
+        const opt = spec.create();
+        const w = tf.variable(tf.tensor1d([1, -2, 0.5]));
+        const steps: number[][] = [];
+        for (const g of [[0.5, 1, -3], [0.25, -1, 0]]) {
+          const applied = tf.tidy(() => opt.apply({ w }, { w: tf.tensor1d(g) }));
+          steps.push(Array.from(applied.w.dataSync()));
+          applied.w.dispose();
+        }
+        const out = { w: Array.from(w.dataSync()), slots: Object.values(opt.slots()).map((t) => Array.from(t.dataSync())), steps };
+        opt.dispose();
+        w.dispose();
+        return out;
+      });
+    let fused;
+    try {
+      fused = runAll();
+    } finally {
+      tf.unregisterKernel(SGD_STEP_KERNEL, 'cpu');
+    }
+    const ops = runAll();
+    expect(seen).toEqual([
+      { lr: 0.1, momentum: 0.9, nesterov: false, decay: 0.05, inPlace: true, inputs: ['g', 'w'] },
+      { lr: 0.1, momentum: 0.9, nesterov: false, decay: 0.05, inPlace: true, inputs: ['g', 'w'] },
+      { lr: 0.03, momentum: 0.9, nesterov: false, decay: 0, inPlace: true, inputs: ['g', 'v', 'w'] },
+      { lr: 0.03, momentum: 0.9, nesterov: false, decay: 0, inPlace: true, inputs: ['g', 'v', 'w'] },
+      { lr: 0.02, momentum: 0.7, nesterov: true, decay: 0, inPlace: true, inputs: ['g', 'v', 'w'] },
+      { lr: 0.01, momentum: 0.7, nesterov: true, decay: 0, inPlace: true, inputs: ['g', 'v', 'w'] },
     ]);
     expect(fused).toEqual(ops);
   });

@@ -90,6 +90,11 @@ function hasKernel(name: string): boolean {
   return tf.getKernel(name, tf.getBackend()) !== undefined;
 }
 
+/** `v.assign(t)`, unless a kernel updated v in place and returned its own data (then v already holds t's values). */
+function assignNew(v: Variable, t: Tensor): void {
+  if (t.dataId !== v.dataId) v.assign(t);
+}
+
 class TensorOptimizer implements Optimizer {
   private slotVars: VariableMap = {};
   private steps = 0;
@@ -178,9 +183,9 @@ class TensorOptimizer implements Optimizer {
       inPlace: true,
     };
     const [newW, newM, newV, step] = tf.engine().runKernel<Tensor[]>(ADAM_STEP_KERNEL, { w, g, m, v }, attrs);
-    m.assign(newM);
-    v.assign(newV);
-    w.assign(newW);
+    assignNew(m, newM);
+    assignNew(v, newV);
+    assignNew(w, newW);
     return step;
   }
 
@@ -190,13 +195,13 @@ class TensorOptimizer implements Optimizer {
     const attrs = { lr, momentum: this.o.momentum ?? 0.9, nesterov: this.o.nesterov === true, decay: this.decoupledDecay, inPlace: true };
     if (this.name === 'sgd') {
       const [newW, step] = tf.engine().runKernel<Tensor[]>(SGD_STEP_KERNEL, { w, g }, attrs);
-      w.assign(newW);
+      assignNew(w, newW);
       return step;
     }
     const v = this.slot('velocity', key, g);
     const [newW, newV, step] = tf.engine().runKernel<Tensor[]>(SGD_STEP_KERNEL, { w, g, v }, attrs);
-    v.assign(newV);
-    w.assign(newW);
+    assignNew(v, newV);
+    assignNew(w, newW);
     return step;
   }
 

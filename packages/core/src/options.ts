@@ -243,6 +243,15 @@ export function options<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
 export function anyOf<A, B>(a: Schema<A>, b: Schema<B>): Schema<A | B>;
 export function anyOf<A, B, C>(a: Schema<A>, b: Schema<B>, c: Schema<C>): Schema<A | B | C>;
 export function anyOf<A, B, C, D>(a: Schema<A>, b: Schema<B>, c: Schema<C>, d: Schema<D>): Schema<A | B | C | D>;
+export function anyOf<A, B, C, D, E>(a: Schema<A>, b: Schema<B>, c: Schema<C>, d: Schema<D>, e: Schema<E>): Schema<A | B | C | D | E>;
+export function anyOf<A, B, C, D, E, F>(
+  a: Schema<A>,
+  b: Schema<B>,
+  c: Schema<C>,
+  d: Schema<D>,
+  e: Schema<E>,
+  f: Schema<F>,
+): Schema<A | B | C | D | E | F>;
 export function anyOf(...schemas: Schema<unknown>[]): Schema<unknown> {
   const expected = schemas.map((s) => s.expected).join(', or ');
   return new BaseSchema(
@@ -261,11 +270,26 @@ export function anyOf(...schemas: Schema<unknown>[]): Schema<unknown> {
   );
 }
 
-/** A schema whose values are checked by a function (for shapes the combinators do not express). */
-export function custom<T>(expected: string, check: (value: unknown) => T | undefined, json: JsonSchema): Schema<T> {
+/** Exactly this value (`literal(false)`). */
+export function literal<const V extends string | number | boolean>(value: V): Schema<V> {
   return new BaseSchema(
     (v, path) => {
-      const r = check(v);
+      if (v !== value) throw new OptionError(`${path} must be ${JSON.stringify(value)}, got ${show(v)}`);
+      return v as V;
+    },
+    () => ({ const: value }),
+    JSON.stringify(value),
+  );
+}
+
+/**
+ * A schema whose values are checked by a function (for shapes the combinators do not express). `check` returns the
+ * value, or `undefined` for the generic message; it may throw its own `OptionError` naming `path` and what is wrong.
+ */
+export function custom<T>(expected: string, check: (value: unknown, path: string) => T | undefined, json: JsonSchema): Schema<T> {
+  return new BaseSchema(
+    (v, path) => {
+      const r = check(v, path);
       if (r === undefined) throw new OptionError(`${path} must be ${expected}, got ${show(v)}`);
       return r;
     },

@@ -31,7 +31,10 @@ export interface PresetTraining {
   readonly optimizer: OptimizerConfig;
   readonly schedule?: 'cosine';
   readonly rules?: Readonly<
-    Record<string, { readonly optimizer?: OptimizerConfig; readonly ruleOptions?: JsonValue; readonly kernelInit?: InitializerConfig }>
+    Record<
+      string,
+      { readonly optimizer?: OptimizerConfig; readonly ruleOptions?: JsonValue; readonly kernelInit?: InitializerConfig; readonly batchSize?: number }
+    >
   >;
   /** How these were chosen (data, budget, command). */
   readonly source: string;
@@ -115,11 +118,12 @@ const lenet5: ArchitecturePreset = {
     optimizer: { name: 'adam', lr: 1e-3 },
     schedule: 'cosine',
     rules: {
-      // feedback alignment needs small forward weights to align with B before they grow (Lillicrap et al.)
-      fa: { kernelInit: { name: 'glorot', config: { gain: 0.1 } } },
-      dfa: { kernelInit: { name: 'glorot', config: { gain: 0.1 } } },
+      // random feedback needs small forward weights to align with before they grow (Lillicrap et al.), and more steps:
+      // Glorot ×0.1 and batch 32 beat Glorot (31.7% after 3 epochs), ×0.03 and batch 64 (14.5–14.8% after 10)
+      fa: { kernelInit: { name: 'glorot', config: { gain: 0.1 } }, batchSize: 32 },
+      dfa: { kernelInit: { name: 'glorot', config: { gain: 0.1 } }, batchSize: 32 },
     },
-    source: 'Fashion-MNIST 60k/10k, 10 epochs, seed 1 (README of @bioprop/core, "presets")',
+    source: 'Fashion-MNIST 60k/10k, 10 epochs, seed 1: bp 9.41%, fa 13.64%, dfa 13.59% test error (README of @bioprop/core, "presets")',
   },
 };
 

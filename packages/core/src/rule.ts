@@ -278,6 +278,13 @@ function teachingPass(
 class LayerwiseBoundRule implements BoundRule {
   private readonly needs: ReturnType<typeof signalNeeds>;
   private readonly order: ReturnType<typeof schedule>;
+  /** Each layer's random stream, by the random source of the steps (the trainer's: one, looked up once). */
+  private readonly streams = new WeakMap<RandomSource, RandomStream[]>();
+  /**
+   * Present only when a layer rule has an `afterUpdate`: without it the trainer need not hand over the applied steps
+   * (which a backend may then never compute).
+   */
+  readonly afterUpdate?: (ctx: Parameters<NonNullable<BoundRule['afterUpdate']>>[0]) => void;
 
   constructor(
     readonly rule: Rule,
@@ -287,6 +294,13 @@ class LayerwiseBoundRule implements BoundRule {
   ) {
     this.needs = signalNeeds(network, rules.map((r) => r.usesSignal));
     this.order = schedule(network);
+    if (rules.some((r) => r.afterUpdate)) this.afterUpdate = (ctx) => this.afterUpdateLayers(ctx);
+  }
+
+  private layerStreams(random: RandomSource): RandomStream[] {
+    let s = this.streams.get(random);
+    if (!s) this.streams.set(random, (s = this.rules.map((r, l) => layerStream(random, r.id, l))));
+    return s;
   }
 
   private describe = (l: number) => `rule "${this.rules[l].id}" at layer ${l} (${this.network.layers[l].name})`;
@@ -294,6 +308,7 @@ class LayerwiseBoundRule implements BoundRule {
   step(ctx: StepContext): StepResult {
     const L = this.network.layers.length;
     const metrics: Record<string, Tensor> = {};
+    const streams = this.layerStreams(ctx.random);
     const { results, moduleGrads } = teachingPass(
       ctx,
       this.needs,
@@ -312,7 +327,7 @@ class LayerwiseBoundRule implements BoundRule {
           state: this.states[l],
           states: this.states,
           needBelow,
-          random: layerStream(ctx.random, rule.id, l),
+          random: streams[l],
           blockVjp,
         });
         if (r.metrics) for (const [k, v] of Object.entries(r.metrics)) metrics[`layer${l}/${k}`] = v;
@@ -328,7 +343,8 @@ class LayerwiseBoundRule implements BoundRule {
     };
   }
 
-  afterUpdate(ctx: Parameters<NonNullable<BoundRule['afterUpdate']>>[0]): void {
+  private afterUpdateLayers(ctx: Parameters<NonNullable<BoundRule['afterUpdate']>>[0]): void {
+    const streams = this.layerStreams(ctx.random);
     for (let l = this.network.layers.length - 1; l >= 0; l--) {
       const rule = this.rules[l];
       if (!rule.afterUpdate) continue;
@@ -339,7 +355,7 @@ class LayerwiseBoundRule implements BoundRule {
         state: this.states[l],
         states: this.states,
         needBelow: this.needs.needBelow[l],
-        random: layerStream(ctx.random, rule.id, l),
+        random: streams[l],
         applied: ctx.applied[l],
         decoupledDecay: ctx.decoupledDecay,
       });

@@ -11,7 +11,7 @@ import { sequential } from './network.js';
 import { createTrainer, type TrainData } from './trainer.js';
 import { momentum, adam } from './optimizers.js';
 import { CheckpointError, DivergenceError, OptionError, ShapeError } from './errors.js';
-import { loadNetwork, readCheckpoint, restoreTrainer, saveCheckpoint } from './checkpoint.js';
+import { loadNetwork, readCheckpoint, restoreTrainer, saveCheckpoint } from './node.js';
 import { randomSource, randomStream } from './random.js';
 
 beforeAll(async () => {
@@ -79,6 +79,37 @@ describe('trainer', () => {
     for (const t of [a, b, c]) await t.fit(data, { epochs: 2, batchSize: 16 });
     expect(weights(b)).toEqual(weights(a));
     expect(weights(c)).not.toEqual(weights(a));
+  });
+
+  it('fit refills its batch arrays only when no tensor on them outlived the step (a hook keeping a view of its input)', async () => {
+    const data = toyData(5, 40);
+    const t = makeTrainer(3);
+    // each step the hook keeps a reshape of the input (sharing its data) and drops the one it kept before
+    let kept: tf.Tensor | null = null;
+    let keptCopy: number[] = [];
+    let checked = 0;
+    t.addHook({
+      onStep({ input }) {
+        if (kept) {
+          // the batch arrays must not have been refilled under the kept tensor
+          expect(Array.from(kept.dataSync())).toEqual(keptCopy);
+          checked++;
+          kept.dispose();
+        }
+        kept = tf.keep(tf.reshape(input, input.shape));
+        keptCopy = Array.from(input.dataSync());
+      },
+    });
+    await t.fit(data, { epochs: 2, batchSize: 8 });
+    expect(checked).toBe(9);
+    (kept as tf.Tensor | null)?.dispose();
+    // and a run without hooks (arrays reused from step to step) trains exactly as a fresh run with the hook did
+    const a = makeTrainer(3);
+    const b = makeTrainer(3);
+    b.addHook({ onStep: () => undefined });
+    await a.fit(data, { epochs: 2, batchSize: 8 });
+    await b.fit(data, { epochs: 2, batchSize: 8 });
+    expect(weights(a)).toEqual(weights(b));
   });
 
   it('a wrong input width is a ShapeError naming the shapes', () => {

@@ -127,8 +127,10 @@ export class Trainer {
 
   /** One training step on a batch; returns the batch loss (before the update). */
   step(input: Tensor, target: Tensor, epoch = this.position.epoch, batch = this.position.batch): number {
-    const want = [input.shape[0], ...this.network.outputShape].join();
-    if (target.shape.join() !== want && target.size !== input.shape[0] * this.network.outputShape.reduce((a, b) => a * b, 1)) {
+    const outShape = this.network.outputShape;
+    // the target as given when it is [N, ...output], else reshaped (when its size fits)
+    const targetFits = target.rank === outShape.length + 1 && target.shape[0] === input.shape[0] && outShape.every((d, i) => target.shape[i + 1] === d);
+    if (!targetFits && target.size !== input.shape[0] * outShape.reduce((a, b) => a * b, 1)) {
       throw new ShapeError(`target shape [${target.shape}] does not match the network output [N, ${this.network.outputShape}]`);
     }
     const step = this.position.step;
@@ -137,7 +139,7 @@ export class Trainer {
     const streamBefore = forwardStream.getState();
     tf.tidy(() => {
       const trace = this.network.forward(input, { training: true, random: forwardStream });
-      const y = target.shape.join() === want ? target : tf.reshape(target, trace.output.shape);
+      const y = targetFits ? target : tf.reshape(target, trace.output.shape);
       const lossT = this.loss.value(trace.output, y);
       lossValue = lossT.dataSync()[0];
       if (this.checkFinite && !Number.isFinite(lossValue)) {
@@ -153,21 +155,23 @@ export class Trainer {
           ? this.network.layers.map((layer) => Object.fromEntries(Object.entries(layer.params).map(([k, v]) => [k, tf.reshape(v, v.shape)])))
           : undefined;
       const named: TensorMap = {};
+      const keys = this.layerParamKeys();
       result.grads.forEach((g, l) => {
-        const name = this.network.layers[l].name;
-        for (const [k, t] of Object.entries(g ?? {})) named[`${name}/${k}`] = t;
+        if (g) for (const k in g) named[keys[l][k] ?? `${this.network.layers[l].name}/${k}`] = g[k];
       });
       for (const [module, g] of Object.entries(result.moduleGrads ?? {})) for (const [k, t] of Object.entries(g)) named[`${module}/${k}`] = t;
       const appliedFlat = this.optimizer.apply(this.params, named);
-      const applied: TensorMap[] = this.network.layers.map((layer) => {
-        const out: TensorMap = {};
-        for (const k of Object.keys(layer.params)) {
-          const t = appliedFlat[`${layer.name}/${k}`];
-          if (t) out[k] = t;
-        }
-        return out;
-      });
-      this.boundRule.afterUpdate?.({ ...ctx, result, applied, decoupledDecay: this.optimizer.decoupledDecay });
+      if (this.boundRule.afterUpdate) {
+        const applied: TensorMap[] = this.network.layers.map((layer, l) => {
+          const out: TensorMap = {};
+          for (const k of Object.keys(layer.params)) {
+            const t = appliedFlat[keys[l][k]];
+            if (t) out[k] = t;
+          }
+          return out;
+        });
+        this.boundRule.afterUpdate({ ...ctx, result, applied, decoupledDecay: this.optimizer.decoupledDecay });
+      }
       this.network.commit(trace);
       this.position.step = step + 1;
       for (const h of this.hooks) {
@@ -188,6 +192,14 @@ export class Trainer {
       }
     });
     return lossValue;
+  }
+
+  private paramKeys: Record<string, string>[] | null = null;
+
+  /** Each layer's kernel parameters' keys in `params` (`<module>/<param>`), built once. */
+  private layerParamKeys(): Record<string, string>[] {
+    this.paramKeys ??= this.network.layers.map((layer) => Object.fromEntries(Object.keys(layer.params).map((k) => [k, `${layer.name}/${k}`])));
+    return this.paramKeys;
   }
 
   private divergence(trace: ForwardTrace, loss: number, step: number, epoch: number, batch: number): DivergenceError {
@@ -247,7 +259,7 @@ export class Trainer {
         const idx = order.subarray(start, Math.min(start + batchSize, data.count));
         const t0 = now();
         const { x, y } = gather.batch(idx);
-        const tensorsBefore = tf.memory().numTensors;
+        const tensorsBefore = tf.engine().state.numTensors;
         const xt = tf.tensor(x, [idx.length, ...this.network.inputShape]);
         const yt = tf.tensor(y, [idx.length, ...this.network.outputShape]);
         let loss: number;
@@ -256,7 +268,7 @@ export class Trainer {
         } finally {
           xt.dispose();
           yt.dispose();
-          gather.release([xt, yt], tf.memory().numTensors === tensorsBefore);
+          gather.release([xt, yt], tf.engine().state.numTensors === tensorsBefore);
         }
         const dt = (now() - t0) / 1000;
         epochSeconds += dt;

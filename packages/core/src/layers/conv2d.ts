@@ -70,7 +70,15 @@ export class Conv2dLayer extends KernelModuleBase implements KernelModule {
     const kernel = (params?.kernel ?? this.params.kernel) as tf.Tensor4D;
     const bias = params?.bias ?? this.params.bias;
     // the bias added in the convolution's own pass where that kernel is native (the same sums, rounded the same)
-    if (bias && runsNatively('FusedConv2D')) return tf.fused.conv2d({ x: this.image(input), filter: kernel, strides: this.strides, pad: this.padding, bias });
+    if (bias && runsNatively('FusedConv2D')) {
+      const x = this.image(input);
+      // the kernel itself where no tape records (the op's custom-gradient wrapper cost ~80 µs a call on LeNet-5)
+      if (!tf.engine().isTapeOn()) {
+        const attrs = { strides: this.strides, pad: this.padding, dataFormat: 'NHWC', dilations: [1, 1], activation: 'linear' };
+        return tf.engine().runKernel<Tensor>('FusedConv2D', { x, filter: kernel, bias }, attrs as never);
+      }
+      return tf.fused.conv2d({ x, filter: kernel, strides: this.strides, pad: this.padding, bias });
+    }
     const z = tf.conv2d(this.image(input), kernel, this.strides, this.padding);
     return bias ? tf.add(z, bias) : z;
   }

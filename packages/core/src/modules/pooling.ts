@@ -16,6 +16,17 @@ export interface Pool2dOptions {
 
 type PoolKind = 'maxPool2d' | 'avgPool2d';
 
+/**
+ * The VJP of a relu followed by max pooling as one kernel a backend may register (blas does): inputs `{ dy, input,
+ * output }` as `MaxPoolGrad` takes them (input: the relu's output, output: the pool's), attrs as `MaxPoolGrad`'s; its
+ * value is relu's VJP of max pooling's, `(MaxPoolGrad(dy) · 1_{a>0})`, computed without forming the pool's own input
+ * gradient (on LeNet-5's first block, a 2.4 MB array written, then read twice).
+ */
+export const MAX_POOL_RELU_GRAD_KERNEL = 'BiopropMaxPoolReluGrad';
+
+/** Which backends (by instance) register the fused kernel: decided once per backend. */
+const fusedMaxPoolRelu = new WeakMap<object, boolean>();
+
 /** Output size of one axis under TensorFlow's window arithmetic. */
 function outSize(size: number, k: number, s: number, padding: Padding): number {
   return padding === 'valid' ? Math.floor((size - k) / s) + 1 : Math.ceil(size / s);
@@ -37,7 +48,7 @@ class Pool2d extends StatelessModule implements Module {
     super(kind, name, inputShape, [outSize(h, poolSize[0], strides[0], padding), outSize(w, poolSize[1], strides[1], padding), c]);
   }
 
-  private image(x: Tensor): tf.Tensor4D {
+  image(x: Tensor): tf.Tensor4D {
     return (x.rank === 4 ? x : tf.reshape(x, batchShape(this.name, x, this.inputShapes[0]) as [number, number, number, number])) as tf.Tensor4D;
   }
 
@@ -70,6 +81,28 @@ class Pool2d extends StatelessModule implements Module {
   config(): ModuleConfig {
     return { kind: this.kind, poolSize: [...this.poolSize], strides: [...this.strides], padding: this.padding };
   }
+}
+
+/**
+ * ∂ℒ/∂a through `h = relu(a)` and then `module`, a max pooling of h, from `grad` at the pool's output, in the
+ * backend's fused kernel: the values of the pool's VJP followed by relu's. Null where that does not apply (another
+ * module, no such kernel, a recording tape: the kernel has no gradient of its own); the caller then runs both VJPs.
+ */
+export function fusedMaxPoolReluVjp(module: Module, grad: Tensor, trace: ModuleTrace): Tensor | null {
+  if (!(module instanceof Pool2d) || module.kind !== 'maxPool2d' || grad.dtype !== 'float32' || trace.output.dtype !== 'float32') return null;
+  if (tf.engine().isTapeOn()) return null;
+  const backend = tf.backend();
+  let has = fusedMaxPoolRelu.get(backend);
+  if (has === undefined) {
+    has = tf.getKernel(MAX_POOL_RELU_GRAD_KERNEL, tf.getBackend()) !== undefined;
+    fusedMaxPoolRelu.set(backend, has);
+  }
+  if (!has) return null;
+  const x = module.image(trace.inputs[0]);
+  if (x.dtype !== 'float32') return null;
+  const dy = tf.reshape(grad, trace.output.shape);
+  const attrs = { filterSize: module.poolSize, strides: module.strides, pad: module.padding };
+  return tf.engine().runKernel<Tensor>(MAX_POOL_RELU_GRAD_KERNEL, { dy, input: x, output: trace.output }, attrs as never);
 }
 
 function poolSpec(kind: PoolKind, like: number | [number, number] | Pool2dOptions): LayerSpec {
