@@ -1,9 +1,11 @@
 // The network workloads of the speed targets, shared by bench/networks.bench.ts (vitest bench) and
 // scripts/networks.ts (JSON with targets met or missed): one backprop step (batch 128, Adam) of the papers' LeNet-5
-// and ResNet-20 presets, and whole Trainer.fit epochs of the 784-256-256-10 tanh MLP (backprop's defaults).
+// and ResNet-20 presets, and whole Trainer.fit epochs of the 784-256-256-10 tanh MLP (backprop's defaults); and the
+// dense backprop step scripts/threads.ts times. Steps of the rule packages' rules on blas are timed in the private
+// @bioprop/integration package (this one depends on no rule package).
 import * as tf from '@tensorflow/tfjs-core';
-import { adam, createTrainer, deltaFromSignal, dense, layerwise, momentum, preset, randomStream, sequential, type Rule, type TrainData, type Trainer } from '@bioprop/core';
-import { loadFashionMnist } from '@bioprop/datasets';
+import { adam, createTrainer, deltaFromSignal, dense, layerwise, momentum, preset, randomStream, sequential, sgd, type Rule, type TrainData, type Trainer } from '@bioprop/core';
+import { loadFashionMnist } from '@bioprop/datasets/node';
 
 export const BATCH = 128;
 
@@ -31,6 +33,25 @@ export const backpropRule = (): Rule =>
       };
     },
   });
+
+/** A dense network of `sizes` (tanh hidden layers, a linear output for softmax cross-entropy) with backprop, SGD 0.01. */
+export function denseTrainer(sizes: readonly number[], seed = 1): Trainer {
+  const layers = sizes.slice(1).map((units, i) => dense({ units, activation: i === sizes.length - 2 ? 'linear' : 'tanh' }));
+  const network = sequential({ inputShape: [sizes[0]], layers, seed });
+  return createTrainer({ network, rule: backpropRule(), loss: 'softmaxCrossEntropy', optimizer: sgd({ lr: 0.01 }), seed });
+}
+
+/** A seeded batch for `denseTrainer`: inputs in [0, 1) like pixels, one-hot targets. */
+export function denseBatch(sizes: readonly number[], batch: number, seed = 2): { x: tf.Tensor; y: tf.Tensor } {
+  let s = seed >>> 0;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const nIn = sizes[0];
+  const nOut = sizes[sizes.length - 1];
+  const x = Float32Array.from({ length: batch * nIn }, next);
+  const y = new Float32Array(batch * nOut);
+  for (let i = 0; i < batch; i++) y[i * nOut + Math.floor(next() * nOut)] = 1;
+  return { x: tf.tensor(x, [batch, nIn]), y: tf.tensor(y, [batch, nOut]) };
+}
 
 export type PresetNet = 'lenet5' | 'resnet20';
 

@@ -521,10 +521,16 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   for (size_t i = 1; i < 8; i++) {
     if (lengths[i] != n) return fail(env, "adamStep: arrays differ in length"), env.Undefined();
   }
-  // the loop reads its inputs and writes its outputs through restrict pointers: no output may share an input's memory
+  // the loops use restrict pointers: every output is a distinct array, or w, m and v are all updated in place
+  const bool inPlace = arrays[4] == arrays[0];
+  if (inPlace && (arrays[5] != arrays[2] || arrays[6] != arrays[3])) {
+    return fail(env, "adamStep: in place means outW = w, outM = m and outV = v"), env.Undefined();
+  }
   for (size_t o = 4; o < 8; o++) {
     for (size_t i = 0; i < 8; i++) {
-      if (i != o && n > 0 && arrays[i] < arrays[o] + n && arrays[o] < arrays[i] + n) {
+      const size_t pair = o == 4 ? 0 : o == 5 ? 2 : o == 6 ? 3 : 8;  // the input an in-place output overwrites
+      const bool same = inPlace && i == pair;
+      if (i != o && !same && n > 0 && arrays[i] < arrays[o] + n && arrays[o] < arrays[i] + n) {
         return fail(env, "adamStep: an output overlaps another array"), env.Undefined();
       }
     }
@@ -543,6 +549,79 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   parallelFor(static_cast<int64_t>(n), 4, [&](int64_t s, int64_t e) {
     fn(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6], arrays[7], s, e, k);
   });
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused SGD / momentum step
+
+// (lr, momentum, nesterov, decay) from info[at..]: each constant computed in double and rounded once, as the tf-op
+// path builds its scalars
+bool sgdConsts(const Napi::CallbackInfo& info, size_t at, bool hasMomentum, SgdConsts& k) {
+  for (size_t i = at; i < at + 4; i++) {
+    if (i == at + 2 ? !info[i].IsBoolean() : !info[i].IsNumber()) return fail(info.Env(), "sgdStep: expected (lr, momentum, nesterov, decay)");
+  }
+  const double lr = info[at].As<Napi::Number>().DoubleValue(), mu = info[at + 1].As<Napi::Number>().DoubleValue();
+  const bool nesterov = info[at + 2].As<Napi::Boolean>().Value();
+  const double decay = info[at + 3].As<Napi::Number>().DoubleValue();
+  k = {static_cast<float>(mu), static_cast<float>(-lr), static_cast<float>(1 - decay), hasMomentum, hasMomentum && nesterov, decay != 0};
+  return true;
+}
+
+// sgdStep(w, g, v | null, outW, outV | null, outStep | null, lr, momentum, nesterov, decay): one pass writing the new
+// weights, the new velocity (with momentum: v given) and the step (unless outStep is null) (core's BiopropSgdStep).
+// In place when outW is w (and outV is v).
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto given = [&](size_t i) { return !info[i].IsNull() && !info[i].IsUndefined(); };
+  const bool hasMomentum = given(2);
+  float* arrays[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  size_t lengths[6] = {0, 0, 0, 0, 0, 0};
+  for (size_t i = 0; i < 6; i++) {
+    if ((i == 2 || i == 4) && !hasMomentum) continue;
+    if (i == 5 && !given(5)) continue;
+    if (!getF32(info, i, arrays[i], lengths[i])) return env.Undefined();
+  }
+  const size_t n = lengths[0];
+  for (size_t i = 1; i < 6; i++) {
+    if (arrays[i] && lengths[i] != n) return fail(env, "sgdStep: arrays differ in length"), env.Undefined();
+  }
+  // the loops use restrict pointers: every output is a distinct array, or w (and v) are updated in place
+  const bool inPlace = arrays[3] == arrays[0];
+  if (inPlace && arrays[4] != arrays[2]) return fail(env, "sgdStep: in place means outW = w and outV = v"), env.Undefined();
+  for (size_t o = 3; o < 6; o++) {
+    for (size_t i = 0; i < 6; i++) {
+      const size_t pair = o == 3 ? 0 : o == 4 ? 2 : 6;  // the input an in-place output overwrites
+      const bool same = inPlace && i == pair;
+      if (i != o && !same && arrays[i] && arrays[o] && n > 0 && arrays[i] < arrays[o] + n && arrays[o] < arrays[i] + n) {
+        return fail(env, "sgdStep: an output overlaps another array"), env.Undefined();
+      }
+    }
+  }
+  SgdConsts k;
+  if (!sgdConsts(info, 6, hasMomentum, k)) return env.Undefined();
+  const auto fn = kernels().sgdRange;
+  parallelFor(static_cast<int64_t>(n), 2, [&](int64_t s, int64_t e) {
+    fn(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], s, e, k);
+  });
+  return env.Undefined();
+}
+
+// sgdStepValues(g, vNew | null, out, lr, momentum, nesterov, decay): the step sgdStep would have written, from the
+// gradient and the velocity after that update (for a step read after the update, or never)
+Napi::Value SgdStepValues(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool hasMomentum = !info[1].IsNull() && !info[1].IsUndefined();
+  float *g, *nv = nullptr, *out;
+  size_t lg, lv = 0, lo;
+  if (!getF32(info, 0, g, lg) || (hasMomentum && !getF32(info, 1, nv, lv)) || !getF32(info, 2, out, lo)) return env.Undefined();
+  if (lo != lg || (hasMomentum && lv != lg)) return fail(env, "sgdStepValues: arrays differ in length"), env.Undefined();
+  if (lg > 0 && ((out < g + lg && g < out + lg) || (nv && out < nv + lg && nv < out + lg))) {
+    return fail(env, "sgdStepValues: the output overlaps an input"), env.Undefined();
+  }
+  SgdConsts k;
+  if (!sgdConsts(info, 3, hasMomentum, k)) return env.Undefined();
+  kernels().sgdRange(nullptr, g, nv, nullptr, nullptr, out, 0, static_cast<int64_t>(lg), k);
   return env.Undefined();
 }
 
@@ -593,6 +672,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("adamStep", Napi::Function::New(env, AdamStep));
+  exports.Set("sgdStep", Napi::Function::New(env, SgdStep));
+  exports.Set("sgdStepValues", Napi::Function::New(env, SgdStepValues));
   registerConv(env, exports);
   registerNn(env, exports);
   exports.Set("info", Napi::Function::New(env, Info));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "kernels.h"
 #include "napi_util.h"
@@ -106,102 +107,109 @@ bool isPointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padTop == 0 && g.padLeft == 0 && g.outH == g.H && g.outW == g.W;
 }
 
-// ---- direct convolution for few channels (stride 1 along the width)
+// ---- direct convolution for few output channels (stride 1 along the width)
 //
-// With F ≤ 8 output channels sgemm's N dimension is mostly padding and im2col copies runs of a few floats; instead
-// each input row is expanded once, E[j·F + f] = x[j − padLeft] (F copies of every pixel, zeros for padding), so that
-// for a tap (ky, kx, c) the products with every output pixel of a row, x[ox + kx]·w[ky, kx, c, f] for all (ox, f),
-// are one contiguous run of E times the tap's weights tiled along the row: an output row is a sum of kh·kw·C such
-// elementwise products (vectorized over outW·F), and the filter gradient sums E runs times dy rows.
+// With F ≤ 8 output channels sgemm's N dimension is mostly padding and im2col copies runs of a few floats. Instead,
+// each input row of one image and channel is copied once into a zero-padded run, row[j] = x[iy, j − padLeft, c], and
+// an output row [outW, F] is a sum over the taps (ky, kx, c) of that run shifted by kx times the tap's F weights:
+// the kernel keeps each channel's partial sums for 16 output pixels in registers across every tap (see
+// kernels_impl.h). The filter gradient takes, per output row, the dot products of the same runs with the row's
+// gradient de-interleaved by channel.
 
-bool useDirect(const ConvGeom& g) { return g.sw == 1 && g.F <= 8 && g.C <= 4; }
+bool useDirect(const ConvGeom& g) { return g.sw == 1 && g.F <= 8 && g.C <= 16; }
 
 struct Direct {
-  int64_t Wt, L, E;  // expanded columns per input row (outW + kw − 1), floats per output row, floats per expanded row
-  explicit Direct(const ConvGeom& g) : Wt(g.outW + g.kw - 1), L(g.outW * g.F), E((g.outW + g.kw - 1) * g.F) {}
+  // floats per padded run: outW rounded up to 16, plus kw − 1, plus 16 of slack for the vector loads past the end
+  int64_t R;
+  explicit Direct(const ConvGeom& g) : R((g.outW + 15) / 16 * 16 + g.kw - 1 + 16) {}
 };
 
-// The expanded rows of one image, (iy, c) → E floats: row[j·F + f] = img[iy, j − padLeft, c], 0 outside the image.
-void expandImage(const ConvGeom& g, const Direct& d, const float* img, float* rows) {
+// The padded runs of one image, (iy, c) → R floats: row[j] = img[iy, j − padLeft, c], 0 outside the image.
+void padRows(const ConvGeom& g, const Direct& d, const float* img, float* rows) {
   for (int64_t iy = 0; iy < g.H; iy++) {
     for (int64_t c = 0; c < g.C; c++) {
-      float* row = rows + (iy * g.C + c) * d.E;
-      for (int64_t j = 0; j < d.Wt; j++) {
-        const int64_t ix = j - g.padLeft;
-        const float v = ix >= 0 && ix < g.W ? img[(iy * g.W + ix) * g.C + c] : 0.0f;
-        for (int64_t f = 0; f < g.F; f++) row[j * g.F + f] = v;
-      }
+      float* row = rows + (iy * g.C + c) * d.R;
+      zero(row, d.R);
+      const int64_t j0 = std::max<int64_t>(0, g.padLeft), j1 = std::min<int64_t>(d.R, g.padLeft + g.W);
+      for (int64_t j = j0; j < j1; j++) row[j] = img[(iy * g.W + (j - g.padLeft)) * g.C + c];
     }
   }
+}
+
+// The rows of taps an output row oy reads: ky in [lo, hi) (rows outside the image contribute nothing)
+inline void tapRows(const ConvGeom& g, int64_t oy, int64_t& lo, int64_t& hi) {
+  const int64_t y0 = oy * g.sh - g.padTop;
+  lo = std::max<int64_t>(0, -y0);
+  hi = std::min<int64_t>(g.kh, g.H - y0);
+  if (hi < lo) hi = lo;
 }
 
 void directForward(const ConvGeom& g, const float* x, const float* w, float* out) {
   const Direct d(g);
   const int64_t taps = g.kh * g.kw * g.C;
-  float* rows = scratchFloats(static_cast<size_t>(g.H * g.C * d.E), 0);
-  // each tap's F weights tiled along an output row
-  float* tiled = scratchFloats(static_cast<size_t>(taps * d.L), 2);
-  for (int64_t t = 0; t < taps; t++) {
-    for (int64_t ox = 0; ox < g.outW; ox++) copyRun(tiled + t * d.L + ox * g.F, w + t * g.F, g.F);
-  }
-  std::vector<const float*> a(static_cast<size_t>(taps)), b(static_cast<size_t>(taps));
-  const auto sum = activeKernelTable().sumOfProducts;
+  float* rows = scratchFloats(static_cast<size_t>(g.H * g.C * d.R), 0);
+  std::vector<const float*> xs(static_cast<size_t>(taps)), ws(static_cast<size_t>(taps));
+  const auto row = activeKernelTable().directConvRow;
   for (int64_t n = 0; n < g.N; n++) {
-    expandImage(g, d, x + n * g.H * g.W * g.C, rows);
+    padRows(g, d, x + n * g.H * g.W * g.C, rows);
     for (int64_t oy = 0; oy < g.outH; oy++) {
-      int64_t count = 0;
-      for (int64_t ky = 0; ky < g.kh; ky++) {
+      int64_t lo, hi, count = 0;
+      tapRows(g, oy, lo, hi);
+      for (int64_t ky = lo; ky < hi; ky++) {
         const int64_t iy = oy * g.sh - g.padTop + ky;
-        if (iy < 0 || iy >= g.H) continue;
         for (int64_t kx = 0; kx < g.kw; kx++) {
           for (int64_t c = 0; c < g.C; c++) {
-            a[count] = rows + (iy * g.C + c) * d.E + kx * g.F;
-            b[count] = tiled + ((ky * g.kw + kx) * g.C + c) * d.L;
+            xs[count] = rows + (iy * g.C + c) * d.R + kx;
+            ws[count] = w + ((ky * g.kw + kx) * g.C + c) * g.F;
             count++;
           }
         }
       }
-      float* o = out + (n * g.outH + oy) * d.L;
-      if (count == 0) zero(o, d.L);
-      else sum(a.data(), b.data(), count, o, d.L, false);
+      float* o = out + (n * g.outH + oy) * g.outW * g.F;
+      if (count == 0) zero(o, g.outW * g.F);
+      else row(xs.data(), ws.data(), count, o, g.outW, g.F);
     }
   }
 }
 
 void directFilterGrad(const ConvGeom& g, const float* x, const float* dy, float* dw) {
   const Direct d(g);
-  const int64_t taps = g.kh * g.kw * g.C;
-  float* rows = scratchFloats(static_cast<size_t>(g.H * g.C * d.E), 0);
-  // per tap, Σ over rows of E run ⊙ dy row: its F weights' gradients, still spread along the row
-  float* spread = scratchFloats(static_cast<size_t>(taps * d.L), 2);
-  zero(spread, taps * d.L);
-  std::vector<const float*> a(static_cast<size_t>(g.outH)), b(static_cast<size_t>(g.outH));
-  const auto sum = activeKernelTable().sumOfProducts;
+  const int64_t taps = g.kh * g.kw * g.C, F = g.F;
+  const int64_t dstride = (g.outW + 7) / 8 * 8;
+  float* rows = scratchFloats(static_cast<size_t>(g.H * g.C * d.R), 0);
+  // per (tap, f) 8 float partial sums over one image's rows, then added into double sums image by image
+  float* acc = scratchFloats(static_cast<size_t>(taps * F * 8), 1);
+  float* drow = scratchFloats(static_cast<size_t>(F * dstride), 2);
+  std::vector<double> sums(static_cast<size_t>(taps * F), 0.0);
+  std::vector<const float*> xs(static_cast<size_t>(taps));
+  const auto row = activeKernelTable().directFilterRow;
+  zero(drow, F * dstride);
   for (int64_t n = 0; n < g.N; n++) {
-    expandImage(g, d, x + n * g.H * g.W * g.C, rows);
-    for (int64_t ky = 0; ky < g.kh; ky++) {
-      for (int64_t kx = 0; kx < g.kw; kx++) {
-        for (int64_t c = 0; c < g.C; c++) {
-          int64_t count = 0;
-          for (int64_t oy = 0; oy < g.outH; oy++) {
-            const int64_t iy = oy * g.sh - g.padTop + ky;
-            if (iy < 0 || iy >= g.H) continue;
-            a[count] = rows + (iy * g.C + c) * d.E + kx * g.F;
-            b[count] = dy + (n * g.outH + oy) * d.L;
-            count++;
-          }
-          if (count > 0) sum(a.data(), b.data(), count, spread + ((ky * g.kw + kx) * g.C + c) * d.L, d.L, true);
-        }
+    padRows(g, d, x + n * g.H * g.W * g.C, rows);
+    zero(acc, taps * F * 8);
+    for (int64_t oy = 0; oy < g.outH; oy++) {
+      int64_t lo, hi;
+      tapRows(g, oy, lo, hi);
+      if (hi <= lo) continue;
+      const float* dyr = dy + (n * g.outH + oy) * g.outW * F;
+      for (int64_t ox = 0; ox < g.outW; ox++)
+        for (int64_t f = 0; f < F; f++) drow[f * dstride + ox] = dyr[ox * F + f];
+      // taps of rows [lo, hi) are one run of the (ky, kx, c) order
+      int64_t count = 0;
+      for (int64_t ky = lo; ky < hi; ky++) {
+        const int64_t iy = oy * g.sh - g.padTop + ky;
+        for (int64_t kx = 0; kx < g.kw; kx++)
+          for (int64_t c = 0; c < g.C; c++) xs[count++] = rows + (iy * g.C + c) * d.R + kx;
       }
+      row(xs.data(), count, drow, dstride, g.outW, F, acc + lo * g.kw * g.C * F * 8);
     }
-  }
-  for (int64_t t = 0; t < taps; t++) {
-    for (int64_t f = 0; f < g.F; f++) {
+    for (int64_t i = 0; i < taps * F; i++) {
       double s = 0;
-      for (int64_t ox = 0; ox < g.outW; ox++) s += spread[t * d.L + ox * g.F + f];
-      dw[t * g.F + f] = static_cast<float>(s);
+      for (int l = 0; l < 8; l++) s += acc[i * 8 + l];
+      sums[static_cast<size_t>(i)] += s;
     }
   }
+  for (int64_t i = 0; i < taps * F; i++) dw[i] = static_cast<float>(sums[static_cast<size_t>(i)]);
 }
 
 // out[N·outH·outW, F] = im2col(x) · w[K, F]

@@ -13,6 +13,12 @@ struct AdamConsts {
   float beta1, oneMinusBeta1, beta2, oneMinusBeta2, c2, epsilon, negLrOverC1, oneMinusDecay;
 };
 
+// SGD's constants as float32, each rounded once from the double the caller computed (as tf's scalars are)
+struct SgdConsts {
+  float momentum, negLr, oneMinusDecay;
+  bool hasMomentum, nesterov, decay;
+};
+
 struct KernelTable {
   const char* name;
   // out[i] = op(a[i·sa], b[i·sb]) for i < n; sa, sb ∈ {0, 1}
@@ -26,8 +32,17 @@ struct KernelTable {
   // w' = (1−decay)·w + s; inputs and outputs are distinct arrays
   void (*adamRange)(const float* w, const float* g, const float* m, const float* v, float* outW, float* outM, float* outV,
                     float* outStep, int64_t begin, int64_t end, const AdamConsts& k);
-  // out[i] = Σ_t a[t][i]·b[t][i] (or out[i] += …, when accumulate) for i < n: the rows of a direct convolution
-  void (*sumOfProducts)(const float* const* a, const float* const* b, int64_t count, float* out, int64_t n, bool accumulate);
+  // one fused SGD step over [begin, end): with momentum v' = μ·v + g and d = v' (Nesterov: g + μ·v'), else d = g;
+  // s = −lr·d, w' = (1−decay)·w + s (w + s without decay); v and outV are unused without momentum; outStep may be
+  // null (s not written). outW null: only s, from g and v' (passed as v)
+  void (*sgdRange)(const float* w, const float* g, const float* v, float* outW, float* outV, float* outStep, int64_t begin,
+                   int64_t end, const SgdConsts& k);
+  // one output row [outW, F ≤ 8] of a direct convolution: Σ over taps t of xs[t][ox]·ws[t][f] (xs[t] readable 16 floats
+  // past outW)
+  void (*directConvRow)(const float* const* xs, const float* const* ws, int64_t taps, float* out, int64_t outW, int64_t F);
+  // the filter gradient's share of one output row: acc[(t·F + f)·8 + lane] += Σ_ox xs[t][ox]·d[f·dstride + ox]
+  // (8 partial sums per (t, f); xs[t] readable to a multiple of 8 past outW, d zero there)
+  void (*directFilterRow)(const float* const* xs, int64_t taps, const float* d, int64_t dstride, int64_t outW, int64_t F, float* acc);
 };
 
 // The kernel set in use (addon.cc): AVX2+FMA where the CPU has both, the baseline otherwise.

@@ -1,4 +1,5 @@
 // The elementwise loops compiled for AVX2 + FMA; used only when the CPU reports both (see addon.cc).
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -11,7 +12,7 @@
 namespace bioprop {
 namespace avx2 {
 #include "kernels_impl.h"
-const KernelTable table = {"avx2+fma", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl, adamRangeImpl, sumOfProductsImpl};
+const KernelTable table = {"avx2+fma", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl, adamRangeImpl, sgdRangeImpl, directConvRowImpl, directFilterRowImpl};
 }  // namespace avx2
 }  // namespace bioprop
 #endif

@@ -1,4 +1,5 @@
 // The elementwise loops for any CPU (SSE2 on x86-64).
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -8,6 +9,6 @@
 namespace bioprop {
 namespace base {
 #include "kernels_impl.h"
-const KernelTable table = {"baseline", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl, adamRangeImpl, sumOfProductsImpl};
+const KernelTable table = {"baseline", binaryRowImpl, compareRowImpl, unaryRangeImpl, softmaxRowImpl, adamRangeImpl, sgdRangeImpl, directConvRowImpl, directFilterRowImpl};
 }  // namespace base
 }  // namespace bioprop

@@ -107,32 +107,154 @@ void softmaxRowImpl(const float* __restrict x, float* __restrict out, int64_t co
   }
 }
 
-// the tf-op Adam's roundings, one per op in its order; no FMA contraction, so results match the cpu backend bit for bit
+// the tf-op Adam's roundings, one per op in its order; no FMA contraction, so results match the cpu backend bit for bit.
+// Out of place (every output a fresh array) or in place (outW = w, outM = m, outV = v: the caller's variables are
+// overwritten, which saves the fresh arrays' traffic); each loop's pointers are distinct, as restrict says.
 #if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("fp-contract=off")))
+#define BIOPROP_NO_CONTRACT_LOOP __attribute__((optimize("fp-contract=off")))
+#else
+#define BIOPROP_NO_CONTRACT_LOOP
 #endif
-void adamRangeImpl(const float* __restrict w, const float* __restrict g, const float* __restrict m, const float* __restrict v,
-                   float* __restrict outW, float* __restrict outM, float* __restrict outV, float* __restrict outStep,
-                   int64_t s, int64_t e, const ::bioprop::AdamConsts& k) {
+#define BIOPROP_ADAM_ELEMENT(W, M, V)        \
+  const float gi = g[i];                     \
+  const float bm = b1 * (M);                 \
+  const float gm = ob1 * gi;                 \
+  const float nm = bm + gm;                  \
+  const float g2 = gi * gi;                  \
+  const float bv = b2 * (V);                 \
+  const float gv = ob2 * g2;                 \
+  const float nv = bv + gv;                  \
+  const float den = __builtin_sqrtf(nv / c2) + eps; \
+  const float q = nm / den;                  \
+  const float step = scale * q;              \
+  const float kw = keep * (W);
+
+BIOPROP_NO_CONTRACT_LOOP
+void adamOutOfPlace(const float* __restrict w, const float* __restrict g, const float* __restrict m, const float* __restrict v,
+                    float* __restrict outW, float* __restrict outM, float* __restrict outV, float* __restrict outStep, int64_t s,
+                    int64_t e, const ::bioprop::AdamConsts& k) {
   const float b1 = k.beta1, ob1 = k.oneMinusBeta1, b2 = k.beta2, ob2 = k.oneMinusBeta2, c2 = k.c2, eps = k.epsilon;
   const float scale = k.negLrOverC1, keep = k.oneMinusDecay;
   for (int64_t i = s; i < e; i++) {
-    const float gi = g[i];
-    const float bm = b1 * m[i];
-    const float gm = ob1 * gi;
-    const float nm = bm + gm;
-    const float g2 = gi * gi;
-    const float bv = b2 * v[i];
-    const float gv = ob2 * g2;
-    const float nv = bv + gv;
-    const float den = __builtin_sqrtf(nv / c2) + eps;
-    const float q = nm / den;
-    const float step = scale * q;
-    const float kw = keep * w[i];
+    BIOPROP_ADAM_ELEMENT(w[i], m[i], v[i])
     outM[i] = nm;
     outV[i] = nv;
     outStep[i] = step;
     outW[i] = kw + step;
+  }
+}
+
+BIOPROP_NO_CONTRACT_LOOP
+void adamInPlace(float* __restrict w, const float* __restrict g, float* __restrict m, float* __restrict v, float* __restrict outStep,
+                 int64_t s, int64_t e, const ::bioprop::AdamConsts& k) {
+  const float b1 = k.beta1, ob1 = k.oneMinusBeta1, b2 = k.beta2, ob2 = k.oneMinusBeta2, c2 = k.c2, eps = k.epsilon;
+  const float scale = k.negLrOverC1, keep = k.oneMinusDecay;
+  for (int64_t i = s; i < e; i++) {
+    BIOPROP_ADAM_ELEMENT(w[i], m[i], v[i])
+    m[i] = nm;
+    v[i] = nv;
+    outStep[i] = step;
+    w[i] = kw + step;
+  }
+}
+#undef BIOPROP_ADAM_ELEMENT
+
+void adamRangeImpl(const float* w, const float* g, const float* m, const float* v, float* outW, float* outM, float* outV, float* outStep,
+                   int64_t s, int64_t e, const ::bioprop::AdamConsts& k) {
+  // the caller (addon.cc) allows exactly these two layouts
+  if (outW == w) adamInPlace(outW, g, outM, outV, outStep, s, e, k);
+  else adamOutOfPlace(w, g, m, v, outW, outM, outV, outStep, s, e, k);
+}
+
+// the tf-op SGD's roundings, one per op in its order (μ·v, + g, [g + μ·v'], −lr·d, (1−decay)·w, + s); no FMA
+// contraction, so results match the tf-op path bit for bit. In place as Adam: outW = w and outV = v.
+#define BIOPROP_SGD_ELEMENT(W, V, STORE_V)   \
+  const float gi = g[i];                     \
+  float d = gi;                              \
+  if (Momentum) {                            \
+    const float mv = mu * (V);               \
+    const float nv = mv + gi;                \
+    STORE_V = nv;                            \
+    if (Nesterov) {                          \
+      const float mn = mu * nv;              \
+      d = gi + mn;                           \
+    } else {                                 \
+      d = nv;                                \
+    }                                        \
+  }                                          \
+  const float step = negLr * d;              \
+  float wi = (W);                            \
+  if (Decay) wi = keep * wi;
+
+template <bool Momentum, bool Nesterov, bool Decay, bool WriteStep>
+BIOPROP_NO_CONTRACT_LOOP void sgdOutOfPlace(const float* __restrict w, const float* __restrict g, const float* __restrict v,
+                                            float* __restrict outW, float* __restrict outV, float* __restrict outStep, int64_t s,
+                                            int64_t e, float mu, float negLr, float keep) {
+  for (int64_t i = s; i < e; i++) {
+    BIOPROP_SGD_ELEMENT(w[i], v[i], outV[i])
+    if (WriteStep) outStep[i] = step;
+    outW[i] = wi + step;
+  }
+}
+
+template <bool Momentum, bool Nesterov, bool Decay, bool WriteStep>
+BIOPROP_NO_CONTRACT_LOOP void sgdInPlace(float* __restrict w, const float* __restrict g, float* __restrict v, float* __restrict outStep,
+                                         int64_t s, int64_t e, float mu, float negLr, float keep) {
+  for (int64_t i = s; i < e; i++) {
+    BIOPROP_SGD_ELEMENT(w[i], v[i], v[i])
+    if (WriteStep) outStep[i] = step;
+    w[i] = wi + step;
+  }
+}
+
+// the step alone, from g and the velocity after the update (v'): −lr·d with d = g, v' or g + μ·v', rounded as above
+template <bool Momentum, bool Nesterov>
+BIOPROP_NO_CONTRACT_LOOP void sgdStepOnly(const float* __restrict g, const float* __restrict nvs, float* __restrict outStep, int64_t s,
+                                          int64_t e, float mu, float negLr) {
+  for (int64_t i = s; i < e; i++) {
+    float d = g[i];
+    if (Momentum) {
+      const float nv = nvs[i];
+      if (Nesterov) {
+        const float mn = mu * nv;
+        d = g[i] + mn;
+      } else {
+        d = nv;
+      }
+    }
+    outStep[i] = negLr * d;
+  }
+}
+#undef BIOPROP_SGD_ELEMENT
+#undef BIOPROP_NO_CONTRACT_LOOP
+
+template <bool Momentum, bool Nesterov, bool Decay>
+inline void sgdDispatch(const float* w, const float* g, const float* v, float* outW, float* outV, float* outStep, int64_t s, int64_t e,
+                        float mu, float negLr, float keep) {
+  if (outW == nullptr) {
+    // no update: the step from g and v' (given as v)
+    sgdStepOnly<Momentum, Nesterov>(g, v, outStep, s, e, mu, negLr);
+  } else if (outW == w) {
+    if (outStep) sgdInPlace<Momentum, Nesterov, Decay, true>(outW, g, outV, outStep, s, e, mu, negLr, keep);
+    else sgdInPlace<Momentum, Nesterov, Decay, false>(outW, g, outV, outStep, s, e, mu, negLr, keep);
+  } else {
+    if (outStep) sgdOutOfPlace<Momentum, Nesterov, Decay, true>(w, g, v, outW, outV, outStep, s, e, mu, negLr, keep);
+    else sgdOutOfPlace<Momentum, Nesterov, Decay, false>(w, g, v, outW, outV, outStep, s, e, mu, negLr, keep);
+  }
+}
+
+void sgdRangeImpl(const float* w, const float* g, const float* v, float* outW, float* outV, float* outStep, int64_t s, int64_t e,
+                  const ::bioprop::SgdConsts& k) {
+  const float mu = k.momentum, lr = k.negLr, keep = k.oneMinusDecay;
+  if (!k.hasMomentum) {
+    if (k.decay) sgdDispatch<false, false, true>(w, g, v, outW, outV, outStep, s, e, mu, lr, keep);
+    else sgdDispatch<false, false, false>(w, g, v, outW, outV, outStep, s, e, mu, lr, keep);
+  } else if (k.nesterov) {
+    if (k.decay) sgdDispatch<true, true, true>(w, g, v, outW, outV, outStep, s, e, mu, lr, keep);
+    else sgdDispatch<true, true, false>(w, g, v, outW, outV, outStep, s, e, mu, lr, keep);
+  } else {
+    if (k.decay) sgdDispatch<true, false, true>(w, g, v, outW, outV, outStep, s, e, mu, lr, keep);
+    else sgdDispatch<true, false, false>(w, g, v, outW, outV, outStep, s, e, mu, lr, keep);
   }
 }
 
@@ -145,42 +267,95 @@ inline Vec8 load8(const float* p) {
 }
 inline void store8(float* p, Vec8 v) { std::memcpy(p, &v, sizeof v); }
 
-void sumOfProductsImpl(const float* const* a, const float* const* b, int64_t count, float* out, int64_t n, bool accumulate) {
-  int64_t i = 0;
-  // 32 columns at a time: four accumulators stay in registers over every pair
-  for (; i + 32 <= n; i += 32) {
-    Vec8 s0 = {}, s1 = {}, s2 = {}, s3 = {};
-    if (accumulate) {
-      s0 = load8(out + i);
-      s1 = load8(out + i + 8);
-      s2 = load8(out + i + 16);
-      s3 = load8(out + i + 24);
+// ---- direct convolution rows for few output channels (F ≤ 8), vectorized along the output row (see conv.cc)
+
+// One output row [outW, F] (NHWC) = Σ over the row's taps t of xs[t][ox] · ws[t][f]. xs[t] points at the tap's
+// input run (stride 1 along the width; readable 16 floats past outW), ws[t] at its F weights. Output pixels go in
+// blocks of 16 (8 when F > 6), each channel's partial sums in registers across every tap, then stored interleaved.
+template <int F>
+void directConvRowT(const float* const* xs, const float* const* ws, int64_t taps, float* out, int64_t outW) {
+  constexpr int V = F <= 6 ? 2 : 1;  // vectors of 8 per block: 2·F + V registers stay within AVX2's 16
+  constexpr int B = 8 * V;
+  for (int64_t ox0 = 0; ox0 < outW; ox0 += B) {
+    Vec8 acc[F][V];
+    for (int f = 0; f < F; f++)
+      for (int v = 0; v < V; v++) acc[f][v] = Vec8{};
+    for (int64_t t = 0; t < taps; t++) {
+      const float* x = xs[t] + ox0;
+      const float* w = ws[t];
+      Vec8 xv[V];
+      for (int v = 0; v < V; v++) xv[v] = load8(x + 8 * v);
+      for (int f = 0; f < F; f++) {
+        const Vec8 wf = Vec8{} + w[f];
+        for (int v = 0; v < V; v++) acc[f][v] += xv[v] * wf;
+      }
     }
-    for (int64_t t = 0; t < count; t++) {
-      const float* pa = a[t] + i;
-      const float* pb = b[t] + i;
-      s0 += load8(pa) * load8(pb);
-      s1 += load8(pa + 8) * load8(pb + 8);
-      s2 += load8(pa + 16) * load8(pb + 16);
-      s3 += load8(pa + 24) * load8(pb + 24);
-    }
-    store8(out + i, s0);
-    store8(out + i + 8, s1);
-    store8(out + i + 16, s2);
-    store8(out + i + 24, s3);
-  }
-  for (; i + 8 <= n; i += 8) {
-    Vec8 s = {};
-    if (accumulate) s = load8(out + i);
-    for (int64_t t = 0; t < count; t++) s += load8(a[t] + i) * load8(b[t] + i);
-    store8(out + i, s);
-  }
-  for (; i < n; i++) {
-    float s = accumulate ? out[i] : 0.0f;
-    for (int64_t t = 0; t < count; t++) s += a[t][i] * b[t][i];
-    out[i] = s;
+    float tmp[F][B];
+    for (int f = 0; f < F; f++)
+      for (int v = 0; v < V; v++) store8(tmp[f] + 8 * v, acc[f][v]);
+    const int64_t n = std::min<int64_t>(B, outW - ox0);
+    float* o = out + ox0 * F;
+    for (int64_t i = 0; i < n; i++)
+      for (int f = 0; f < F; f++) o[i * F + f] = tmp[f][i];
   }
 }
+
+void directConvRowImpl(const float* const* xs, const float* const* ws, int64_t taps, float* out, int64_t outW, int64_t F) {
+  switch (F) {
+    case 1: directConvRowT<1>(xs, ws, taps, out, outW); break;
+    case 2: directConvRowT<2>(xs, ws, taps, out, outW); break;
+    case 3: directConvRowT<3>(xs, ws, taps, out, outW); break;
+    case 4: directConvRowT<4>(xs, ws, taps, out, outW); break;
+    case 5: directConvRowT<5>(xs, ws, taps, out, outW); break;
+    case 6: directConvRowT<6>(xs, ws, taps, out, outW); break;
+    case 7: directConvRowT<7>(xs, ws, taps, out, outW); break;
+    case 8: directConvRowT<8>(xs, ws, taps, out, outW); break;
+    default: break;
+  }
+}
+
+// The filter gradient's share of one output row: for every tap t, acc[t·F + f] (8 lanes) += Σ_ox xs[t][ox]·d[f][ox],
+// with d the row's gradient de-interleaved by channel (F runs of `dstride` floats, zero past outW). Lanes past outW
+// read no input (masked), so a non-finite pixel there cannot leak into the sums.
+template <int F>
+void directFilterRowT(const float* const* xs, int64_t taps, const float* d, int64_t dstride, int64_t outW, float* acc) {
+  const int64_t full = outW / 8, rest = outW % 8;
+  typedef int32_t Int8v __attribute__((vector_size(32)));
+  Int8v lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  const Int8v keep = lane < static_cast<int32_t>(rest);
+  for (int64_t t = 0; t < taps; t++) {
+    const float* x = xs[t];
+    Vec8 sum[F];
+    for (int f = 0; f < F; f++) sum[f] = Vec8{};
+    for (int64_t v = 0; v < full; v++) {
+      const Vec8 xv = load8(x + 8 * v);
+      for (int f = 0; f < F; f++) sum[f] += xv * load8(d + f * dstride + 8 * v);
+    }
+    if (rest) {
+      Vec8 xv = load8(x + 8 * full);
+      xv = reinterpret_cast<Vec8>(reinterpret_cast<Int8v>(xv) & keep);
+      for (int f = 0; f < F; f++) sum[f] += xv * load8(d + f * dstride + 8 * full);
+    }
+    float* a = acc + t * F * 8;
+    for (int f = 0; f < F; f++) store8(a + 8 * f, load8(a + 8 * f) + sum[f]);
+  }
+}
+
+void directFilterRowImpl(const float* const* xs, int64_t taps, const float* d, int64_t dstride, int64_t outW, int64_t F, float* a) {
+  switch (F) {
+    case 1: directFilterRowT<1>(xs, taps, d, dstride, outW, a); break;
+    case 2: directFilterRowT<2>(xs, taps, d, dstride, outW, a); break;
+    case 3: directFilterRowT<3>(xs, taps, d, dstride, outW, a); break;
+    case 4: directFilterRowT<4>(xs, taps, d, dstride, outW, a); break;
+    case 5: directFilterRowT<5>(xs, taps, d, dstride, outW, a); break;
+    case 6: directFilterRowT<6>(xs, taps, d, dstride, outW, a); break;
+    case 7: directFilterRowT<7>(xs, taps, d, dstride, outW, a); break;
+    case 8: directFilterRowT<8>(xs, taps, d, dstride, outW, a); break;
+    default: break;
+  }
+}
+
+
 
 }  // namespace
 

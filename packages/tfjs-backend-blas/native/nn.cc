@@ -163,24 +163,17 @@ Napi::Value MaxPool(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// maxPoolGrad(dy, x, dx, ...geometry, argmax?): each window's gradient goes to its first maximum in row-major window
-// order (the cpu kernel's maxPoolPositions: strict `>`, so ties go to the first; a window with no pixel above −∞
-// routes nothing), read from `argmax` when given (maxPool's record for this x), else found in x. Overlapping windows
-// add their contributions in double in output order, as the cpu kernel sums them; elsewhere a pixel gets 0 + dy.
-Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  float *dy, *x, *dx;
-  size_t ldy, lx, ldx;
-  if (!getF32(info, 0, dy, ldy) || !getF32(info, 1, x, lx) || !getF32(info, 2, dx, ldx)) return env.Undefined();
-  PoolGeom g;
-  uint8_t* argmax;
-  if (!readPool(info, 3, g) || !getArgmax(info, 15, g, argmax)) return env.Undefined();
-  if (static_cast<int64_t>(ldy) < g.outSize() || static_cast<int64_t>(ldx) < g.inSize() || (!argmax && static_cast<int64_t>(lx) < g.inSize())) {
-    return fail(env, "maxPoolGrad: array too small"), env.Undefined();
-  }
+// The gradient of max pooling, each window's to its first maximum (the cpu kernel's rule). With `pooled` (the pool's
+// output) and Relu, also through the relu whose output x is: each routed value times 1_{pooled > 0} (pooled is x at
+// the window's maximum, and relu(a) > 0 exactly where a > 0), the same roundings as MaxPoolGrad then ReluGrad.
+template <bool Relu>
+void maxPoolGradImpl(const PoolGeom& g, const float* dy, const float* x, const float* pooled, float* dx, const uint8_t* argmax) {
   const int64_t C = g.C;
+  // relu's factor: dx·1 or dx·0, as its VJP multiplies (so ∞ and NaN gradients come out as the tf-op path's)
+  const auto mask = [](float v) { return v > 0.0f ? 1.0f : 0.0f; };
   if (isPlain2x2(g)) {
-    // every window's four pixels written (the gradient or 0); rows and columns no window covers are zeroed
+    // both rows of a window row zeroed, then each window's gradient stored at its maximum: one scattered store per
+    // output element instead of four selects (the selects ran at ~1 ns per element, 6× slower than this)
     const int64_t rowLen = g.W * C;
     for (int64_t n = 0; n < g.N; n++) {
       const float* img = x + n * g.H * rowLen;
@@ -188,28 +181,28 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
       if (g.H > 2 * g.outH) std::fill(dimg + 2 * g.outH * rowLen, dimg + g.H * rowLen, 0.0f);
       for (int64_t oy = 0; oy < g.outH; oy++) {
         float* d0 = dimg + 2 * oy * rowLen;
-        float* d1 = d0 + rowLen;
-        if (g.W > 2 * g.outW) {
-          std::fill(d0 + 2 * g.outW * C, d0 + rowLen, 0.0f);
-          std::fill(d1 + 2 * g.outW * C, d1 + rowLen, 0.0f);
-        }
+        std::fill(d0, d0 + 2 * rowLen, 0.0f);
         const int64_t at = (n * g.outH + oy) * g.outW * C;
-        for (int64_t ox = 0; ox < g.outW; ox++) {
-          float* __restrict da = d0 + 2 * ox * C;
-          float* __restrict de = d1 + 2 * ox * C;
-          const float* __restrict gr = dy + at + ox * C;
-          if (argmax) {
-            const uint8_t* __restrict am = argmax + at + ox * C;
+        // where window element p (0, 1: top row; 2, 3: bottom row) of channel c of window ox lies in the two rows
+        const auto target = [&](int64_t ox, int64_t c, int p) { return d0 + (p >> 1) * rowLen + (2 * ox + (p & 1)) * C + c; };
+        if (argmax) {
+          const uint8_t* __restrict am = argmax + at;
+          const float* __restrict gr = dy + at;
+          const float* __restrict po = Relu ? pooled + at : nullptr;
+          for (int64_t ox = 0; ox < g.outW; ox++) {
             for (int64_t c = 0; c < C; c++) {
-              const float v = 0.0f + gr[c];
-              const uint8_t p = am[c];
-              da[c] = p == 0 ? v : 0.0f;
-              da[C + c] = p == 1 ? v : 0.0f;
-              de[c] = p == 2 ? v : 0.0f;
-              de[C + c] = p == 3 ? v : 0.0f;
+              const int64_t o = ox * C + c;
+              const uint8_t p = am[o];
+              if (p > 3) continue;  // no pixel above −∞: nothing routed
+              float v = 0.0f + gr[o];
+              if (Relu) v = v * mask(po[o]);
+              *target(ox, c, p) = v;
             }
-            continue;
           }
+          continue;
+        }
+        const float* __restrict gr = dy + at;
+        for (int64_t ox = 0; ox < g.outW; ox++) {
           const float* __restrict a = img + 2 * oy * rowLen + 2 * ox * C;
           const float* __restrict e = a + rowLen;
           for (int64_t c = 0; c < C; c++) {
@@ -219,16 +212,15 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
             if (a[C + c] > m) m = a[C + c], p = 1;
             if (e[c] > m) m = e[c], p = 2;
             if (e[C + c] > m) m = e[C + c], p = 3;
-            const float v = 0.0f + gr[c];
-            da[c] = p == 0 ? v : 0.0f;
-            da[C + c] = p == 1 ? v : 0.0f;
-            de[c] = p == 2 ? v : 0.0f;
-            de[C + c] = p == 3 ? v : 0.0f;
+            if (p < 0) continue;
+            float v = 0.0f + gr[ox * C + c];
+            if (Relu) v = v * mask(m);
+            *target(ox, c, p) = v;
           }
         }
       }
     }
-    return env.Undefined();
+    return;
   }
   const bool overlap = g.overlapping();
   std::vector<double> acc(overlap ? static_cast<size_t>(g.H * g.W * C) : 0);
@@ -254,14 +246,53 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
           // window index → the pixel's offset in the image
           const int64_t pix = ((w.wy + pos[c] / g.fw) * g.W + (w.wx + pos[c] % g.fw)) * C + c;
           if (overlap) acc[static_cast<size_t>(pix)] += static_cast<double>(d[c]);
-          else dimg[pix] = 0.0f + d[c];
+          else dimg[pix] = Relu ? (0.0f + d[c]) * mask(img[pix]) : 0.0f + d[c];
         }
       }
     }
     if (overlap) {
-      for (int64_t i = 0; i < g.H * g.W * C; i++) dimg[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+      for (int64_t i = 0; i < g.H * g.W * C; i++) {
+        const float v = static_cast<float>(acc[static_cast<size_t>(i)]);
+        dimg[i] = Relu ? v * mask(img[i]) : v;
+      }
     }
   }
+}
+
+// maxPoolGrad(dy, x, dx, ...geometry, argmax?): each window's gradient goes to its first maximum in row-major window
+// order (the cpu kernel's maxPoolPositions: strict `>`, so ties go to the first; a window with no pixel above −∞
+// routes nothing), read from `argmax` when given (maxPool's record for this x), else found in x. Overlapping windows
+// add their contributions in double in output order, as the cpu kernel sums them; elsewhere a pixel gets 0 + dy.
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float *dy, *x, *dx;
+  size_t ldy, lx, ldx;
+  if (!getF32(info, 0, dy, ldy) || !getF32(info, 1, x, lx) || !getF32(info, 2, dx, ldx)) return env.Undefined();
+  PoolGeom g;
+  uint8_t* argmax;
+  if (!readPool(info, 3, g) || !getArgmax(info, 15, g, argmax)) return env.Undefined();
+  if (static_cast<int64_t>(ldy) < g.outSize() || static_cast<int64_t>(ldx) < g.inSize() || (!argmax && static_cast<int64_t>(lx) < g.inSize())) {
+    return fail(env, "maxPoolGrad: array too small"), env.Undefined();
+  }
+  maxPoolGradImpl<false>(g, dy, x, nullptr, dx, argmax);
+  return env.Undefined();
+}
+
+// maxPoolReluGrad(dy, x, pooled, dx, ...geometry, argmax?): the VJP of relu followed by max pooling, from the pool's
+// input x (the relu's output) and output: MaxPoolGrad then ReluGrad in one pass over dx
+Napi::Value MaxPoolReluGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float *dy, *x, *pooled, *dx;
+  size_t ldy, lx, lp, ldx;
+  if (!getF32(info, 0, dy, ldy) || !getF32(info, 1, x, lx) || !getF32(info, 2, pooled, lp) || !getF32(info, 3, dx, ldx)) return env.Undefined();
+  PoolGeom g;
+  uint8_t* argmax;
+  if (!readPool(info, 4, g) || !getArgmax(info, 16, g, argmax)) return env.Undefined();
+  if (static_cast<int64_t>(ldy) < g.outSize() || static_cast<int64_t>(lp) < g.outSize() || static_cast<int64_t>(ldx) < g.inSize() ||
+      static_cast<int64_t>(lx) < g.inSize()) {
+    return fail(env, "maxPoolReluGrad: array too small"), env.Undefined();
+  }
+  maxPoolGradImpl<true>(g, dy, x, pooled, dx, argmax);
   return env.Undefined();
 }
 
@@ -655,11 +686,34 @@ Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// tanhGrad(dy, y, out): dy·(1 − y²) with tanh's output y, rounded as the tf-op path's square, sub and mul
+BIOPROP_NO_CONTRACT void tanhGradLoop(const float* __restrict dy, const float* __restrict y, float* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const float sq = y[i] * y[i];
+    const float d = 1.0f - sq;
+    out[i] = dy[i] * d;
+  }
+}
+
+Napi::Value TanhGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float *dy, *y, *out;
+  size_t ldy, ly, lo;
+  if (!getF32(info, 0, dy, ldy) || !getF32(info, 1, y, ly) || !getF32(info, 2, out, lo)) return env.Undefined();
+  if (ly != ldy || lo < ldy) return fail(env, "tanhGrad: arrays differ in length"), env.Undefined();
+  if (ldy > 0 && ((out < dy + ldy && dy < out + ldy) || (out < y + ldy && y < out + ldy))) {
+    return fail(env, "tanhGrad: the output overlaps an input"), env.Undefined();
+  }
+  tanhGradLoop(dy, y, out, static_cast<int64_t>(ldy));
+  return env.Undefined();
+}
+
 }  // namespace
 
 void registerNn(Napi::Env env, Napi::Object exports) {
   exports.Set("maxPool", Napi::Function::New(env, MaxPool));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
+  exports.Set("maxPoolReluGrad", Napi::Function::New(env, MaxPoolReluGrad));
   exports.Set("avgPool", Napi::Function::New(env, AvgPool));
   exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
   exports.Set("pad", Napi::Function::New(env, Pad));
@@ -667,6 +721,7 @@ void registerNn(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNormTrain", Napi::Function::New(env, BatchNormTrain));
   exports.Set("batchNormGrad", Napi::Function::New(env, BatchNormGrad));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("tanhGrad", Napi::Function::New(env, TanhGrad));
 }
 
 }  // namespace bioprop

@@ -59,7 +59,11 @@ function tail(text, lines = 6) {
   return (errors.length ? errors : all).slice(-lines).join(' | ');
 }
 
+const NO_OPENBLAS = 'OpenBLAS was not found (no `pkg-config openblas`, no openblas cblas.h); install libopenblas-dev';
+
 if (process.env.BIOPROP_BLAS_SKIP_NATIVE) giveUp('skipped because BIOPROP_BLAS_SKIP_NATIVE is set');
+// what a machine without OpenBLAS gets, on one that has it (the package's install test uses it)
+if (process.env.BIOPROP_BLAS_ASSUME_NO_OPENBLAS) giveUp(NO_OPENBLAS);
 
 const hash = inputsHash();
 const force = process.argv.includes('--force');
@@ -95,15 +99,21 @@ try {
 } catch {
   /* checked by path below */
 }
-if (!hasPkgConfig && !openblasHeader.some((p) => existsSync(p))) {
-  giveUp('OpenBLAS was not found (no `pkg-config openblas`, no openblas cblas.h); install libopenblas-dev');
-}
+if (!hasPkgConfig && !openblasHeader.some((p) => existsSync(p))) giveUp(NO_OPENBLAS);
 
+// node-gyp: this package's devDependency in the workspace; in an installed package, the copy npm and pnpm bundle
+// and name in npm_config_node_gyp for install scripts
 let nodeGyp;
 try {
   nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
 } catch {
-  giveUp('node-gyp is not installed (it is a devDependency of this package; run pnpm install)');
+  nodeGyp = process.env.npm_config_node_gyp;
+  if (!nodeGyp || !existsSync(nodeGyp)) giveUp('node-gyp was not found (not installed, and the package manager named none in npm_config_node_gyp)');
+}
+try {
+  require.resolve('node-addon-api');
+} catch {
+  giveUp('node-addon-api (a dependency of this package) is not installed');
 }
 
 rmSync(stageDir, { recursive: true, force: true });

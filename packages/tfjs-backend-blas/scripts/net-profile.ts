@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { adam, createTrainer, deltaFromSignal, dense, layerwise, momentum, preset, randomStream, sequential, type Rule, type Trainer } from '@bioprop/core';
 import '../src/index.js';
-import { epochData } from '../bench/workloads.js';
+import { epochData } from '../bench/networks.js';
 
 const name = process.argv[2] ?? 'lenet5';
 const backend = process.argv[3] ?? 'blas';

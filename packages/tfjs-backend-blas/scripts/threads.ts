@@ -2,13 +2,13 @@
 // training steps so both settings see the same background load. Prints best and median step times per setting.
 // Usage: node --conditions=@bioprop/source --import tsx scripts/threads.ts [sizes=784,1000,10] [rounds=6]
 import * as tf from '@tensorflow/tfjs-core';
-import { denseBatch, denseTrainer } from '../bench/workloads.js';
+import { denseBatch, denseTrainer } from '../bench/networks.js';
 import { measureSgemmPeak, setBlasThreads } from '../src/index.js';
 
 const sizes = (process.argv[2] ?? '784,1000,10').split(',').map(Number);
 const rounds = Number(process.argv[3] ?? 6);
 await tf.setBackend('blas');
-const trainer = denseTrainer(sizes, 'bp');
+const trainer = denseTrainer(sizes);
 const { x, y } = denseBatch(sizes, 128);
 const settings = [
   { openblas: 1, elementwise: 1 },

@@ -19,6 +19,34 @@ export const POOL_PER_LENGTH = 512;
 const SMALL_FLOATS = 16;
 export const POOL_MAX_BYTES = Math.min(1024 * 1024 * 1024, Math.floor(totalmem() / 8));
 
+/** The data entry of a deferred tensor: the cpu backend's `{ values, dtype, refCount }`, values computed on first read. */
+class DeferredEntry {
+  refCount = 1;
+  readonly dtype = 'float32';
+  private computed: BackendValues | null = null;
+
+  constructor(
+    private readonly owner: BlasBackend,
+    private readonly dataId: DataId,
+  ) {}
+
+  get values(): BackendValues {
+    return (this.computed ??= this.owner.materializeDeferred(this.dataId));
+  }
+
+  set values(v: BackendValues) {
+    this.computed = v;
+  }
+}
+
+/** Values computed on first read (see `BlasBackend.makeDeferred`). */
+interface Deferred {
+  length: number;
+  sources: Float32Array[];
+  compute(out: Float32Array): void;
+  transpose?: { src: Float32Array; rows: number; cols: number };
+}
+
 /**
  * The cpu backend with its hot kernels replaced by native ones. Tensor storage is the cpu backend's (plain
  * TypedArrays), so every cpu kernel runs unchanged on it and data moves to and from `cpu` without conversion.
@@ -38,8 +66,12 @@ export class BlasBackend extends MathBackendCPU {
   private readonly escaped = new WeakSet<ArrayBufferLike>();
   private hits = 0;
   private misses = 0;
-  /** Transposes not computed yet: the source matrix `[rows, cols]` whose transpose the data stands for. */
-  private readonly lazy = new WeakMap<DataId, { src: Float32Array; rows: number; cols: number }>();
+  /**
+   * Values not computed yet: what computes them (into a fresh array of `length`) from `sources`, which stay retained
+   * (never recycled nor overwritten in place) until then. A pending 2-D transpose also names its source matrix
+   * `[rows, cols]`, which a matrix product reads with the transpose flag instead.
+   */
+  private readonly lazy = new WeakMap<DataId, Deferred>();
 
   /**
    * The standard tfjs kernels this backend runs natively (for float32 data). Core reads it to choose between paths
@@ -70,6 +102,22 @@ export class BlasBackend extends MathBackendCPU {
     return fresh;
   }
 
+  /**
+   * The values of `t` when a kernel may overwrite them in place: float32 data that only `t` refers to (one tensor
+   * handle on its data, no view or pending transpose of its buffer), in a buffer this backend allocated and that never
+   * left it (no `dataSync` caller holds it). The fused optimizer kernels update variables this way when the caller
+   * asks, saving the traffic of fresh output arrays; null when any of that does not hold.
+   */
+  overwritable(t: TensorInfo): Float32Array | null {
+    if (t.dtype !== 'float32' || this.lazy.has(t.dataId) || !this.data.has(t.dataId)) return null;
+    const entry = this.data.get(t.dataId);
+    const values = entry.values;
+    if (entry.refCount !== 1 || !(values instanceof Float32Array)) return null;
+    const buffer = values.buffer;
+    if (!this.owned.has(buffer) || this.escaped.has(buffer) || this.users.get(buffer) !== 1) return null;
+    return values.byteOffset === 0 && values.byteLength === buffer.byteLength ? values : null;
+  }
+
   /** Buffers and bytes waiting in the pool, and how many allocations it served or missed (for tests and reports). */
   poolStats(): { buffers: number; bytes: number; hits: number; misses: number } {
     let buffers = 0;
@@ -83,36 +131,41 @@ export class BlasBackend extends MathBackendCPU {
    * flag is free), so `matMul(transpose(x), δ)` costs no transpose at all.
    */
   makeLazyTranspose(src: Float32Array, rows: number, cols: number, outShape: number[]): TensorInfo {
-    const dataId = this.write(new Float32Array(0), outShape, 'float32');
-    const entry = this.data.get(dataId);
-    this.retain(src);
-    this.lazy.set(dataId, { src, rows, cols });
-    Object.defineProperty(entry, 'values', {
-      configurable: true,
-      enumerable: true,
-      get: () => this.materialize(dataId, entry),
-      set: (v: BackendValues) => Object.defineProperty(entry, 'values', { value: v, writable: true, configurable: true, enumerable: true }),
-    });
-    return { dataId, shape: outShape, dtype: 'float32' };
+    const compute = (out: Float32Array) => this.addon.transpose(src, out, Int32Array.of(rows, cols), Int32Array.of(1, 0));
+    return this.makeDeferred(outShape, rows * cols, [src], compute, { src, rows, cols });
+  }
+
+  /**
+   * A float32 tensor of `shape` whose `length` values `compute` writes on first read, from `sources` (which must not
+   * change until then: they stay retained, so no kernel recycles or overwrites them in place). Disposed unread, it is
+   * never computed. The fused SGD kernel returns its step this way: most callers never read it.
+   */
+  makeDeferred(shape: number[], length: number, sources: Float32Array[], compute: (out: Float32Array) => void, transpose?: Deferred['transpose']): TensorInfo {
+    // an entry of its own class (a getter on its prototype, not one defined per entry: that cost ~5 µs a tensor)
+    const dataId = { id: (this as unknown as { nextDataId(): number }).nextDataId() };
+    this.data.set(dataId, new DeferredEntry(this, dataId) as never);
+    for (const src of sources) this.retain(src);
+    this.lazy.set(dataId, { length, sources, compute, transpose });
+    return { dataId, shape, dtype: 'float32' };
   }
 
   /** The source of a pending 2-D transpose when `t` is one (of shape `[cols, rows]`, leading dims all 1). */
   lazyTransposeSource(t: TensorInfo): Float32Array | null {
-    const lz = this.lazy.get(t.dataId);
+    const lz = this.lazy.get(t.dataId)?.transpose;
     if (!lz || t.shape.length < 2) return null;
     const r = t.shape.length;
     for (let d = 0; d < r - 2; d++) if (t.shape[d] !== 1) return null;
     return t.shape[r - 2] === lz.cols && t.shape[r - 1] === lz.rows ? lz.src : null;
   }
 
-  private materialize(dataId: DataId, entry: { values?: BackendValues }): Float32Array {
+  /** The values of a deferred entry, computed now (once: the entry keeps them). */
+  materializeDeferred(dataId: DataId): Float32Array {
     const lz = this.lazy.get(dataId)!;
     this.lazy.delete(dataId);
-    const out = this.allocFloat32(lz.rows * lz.cols);
-    this.addon.transpose(lz.src, out, Int32Array.of(lz.rows, lz.cols), Int32Array.of(1, 0));
-    Object.defineProperty(entry, 'values', { value: out, writable: true, configurable: true, enumerable: true });
+    const out = this.allocFloat32(lz.length);
+    lz.compute(out);
     this.retain(out);
-    this.release(lz.src);
+    for (const src of lz.sources) this.release(src);
     return out;
   }
 
@@ -152,11 +205,11 @@ export class BlasBackend extends MathBackendCPU {
     const entry = this.data.has(dataId) ? this.data.get(dataId) : undefined;
     const done = super.disposeData(dataId, force);
     if (entry && !this.data.has(dataId)) {
-      // a transpose never read: drop it without computing it
+      // values never read: dropped without computing them
       const lz = this.lazy.get(dataId);
       if (lz) {
         this.lazy.delete(dataId);
-        this.release(lz.src);
+        for (const src of lz.sources) this.release(src);
       } else {
         this.release(entry.values);
       }

@@ -319,6 +319,58 @@ suite('Conv2DBackpropFilter (im2col + sgemm, accumulated over chunks)', () => {
     g.dispose();
   });
 
+  it('direct path (F ≤ 8): wide rows (several vector blocks and tails), LeNet-5 first layer, strided rows, and both directions', async () => {
+    pkg.resetKernelStats();
+    const r = rng(44);
+    // [x shape, filter shape, strides, pad]: widths give outW = 16·k ± a few, so full blocks, tails and masks all run
+    const cases: [number[], number[], [number, number], 'valid' | 'same'][] = [
+      [[4, 32, 32, 1], [5, 5, 1, 6], [1, 1], 'valid'],
+      [[2, 9, 37, 3], [3, 4, 3, 8], [1, 1], 'same'],
+      [[2, 11, 41, 2], [2, 5, 2, 7], [2, 1], 'valid'],
+      [[3, 6, 17, 5], [3, 3, 5, 1], [3, 1], 'same'],
+      [[1, 5, 50, 16], [1, 3, 16, 4], [1, 1], 'valid'],
+    ];
+    for (const [xShape, filterShape, strides, pad] of cases) {
+      const x4 = xShape as [number, number, number, number];
+      const f4 = filterShape as [number, number, number, number];
+      const info = tf.backend_util.computeConv2DInfo(x4, f4, strides, 1, pad);
+      const dyShape: [number, number, number, number] = [xShape[0], info.outHeight, info.outWidth, filterShape[3]];
+      const xv = r.array(size(xShape));
+      const wv = r.array(size(filterShape));
+      const dyv = r.array(size(dyShape));
+      const where = `x [${xShape}] filter [${filterShape}] strides ${strides} ${pad}`;
+      await compareSums(
+        () => tf.conv2d(tf.tensor4d(xv, x4), tf.tensor4d(wv, f4), strides, pad),
+        () => tf.conv2d(tf.abs(tf.tensor4d(xv, x4)), tf.abs(tf.tensor4d(wv, f4)), strides, pad),
+        filterShape[0] * filterShape[1] * filterShape[2],
+        `forward ${where}`,
+      );
+      await compareSums(
+        () => filterGrad(tf.tensor4d(xv, x4), tf.tensor4d(dyv, dyShape), filterShape, strides, pad),
+        () => filterGrad(tf.abs(tf.tensor4d(xv, x4)), tf.abs(tf.tensor4d(dyv, dyShape)), filterShape, strides, pad),
+        dyShape[0] * dyShape[1] * dyShape[2],
+        `filter gradient ${where}`,
+      );
+    }
+    expect(pkg.kernelStats().native.Conv2D).toBe(cases.length);
+    expect(pkg.kernelStats().native.Conv2DBackpropFilter).toBe(cases.length);
+  });
+
+  it('direct path: a non-finite pixel reaches only the taps that read it (vector lanes past the row do not)', async () => {
+    // 'valid' 1×3 filter over a 20-wide row: the last column is read by tap kx = 2 only
+    const xv = rng(45).array(2 * 3 * 20 * 1);
+    for (let n = 0; n < 2; n++) for (let y = 0; y < 3; y++) xv[(n * 3 + y) * 20 + 19] = y === 1 ? Infinity : NaN;
+    const dyv = rng(46).array(2 * 3 * 18 * 2);
+    const grad = () => filterGrad(tf.tensor4d(xv, [2, 3, 20, 1]), tf.tensor4d(dyv, [2, 3, 18, 2]), [1, 3, 1, 2], 1, 'valid');
+    const cpu = await onBackend('cpu', grad);
+    const blas = await onBackend('blas', grad);
+    // taps kx = 0, 1 (the first 4 entries) finite and equal to cpu's within rounding; kx = 2 NaN in both
+    expect(excess(blas.values.slice(0, 4), cpu.values.slice(0, 4), 1e-5, 1e-6)).toBe(0);
+    expect(Array.from(blas.values.slice(0, 4)).every(Number.isFinite)).toBe(true);
+    expect(Array.from(blas.values.slice(4)).map(Number.isNaN)).toEqual([true, true]);
+    expect(Array.from(cpu.values.slice(4)).map(Number.isNaN)).toEqual([true, true]);
+  });
+
   it("is conv2d's gradient with respect to its filter (autodiff through the kernel agrees with cpu)", async () => {
     pkg.resetKernelStats();
     const r = rng(43);

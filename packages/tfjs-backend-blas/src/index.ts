@@ -83,10 +83,15 @@ export function measureSgemmPeak(options: SgemmPeakOptions = {}): number {
 export {
   ADAM_STEP_KERNEL,
   BACKEND_NAME,
+  MAX_POOL_RELU_GRAD_KERNEL,
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_TRAIN_KERNEL,
   NATIVE_KERNEL_NAMES,
   RELU_GRAD_KERNEL,
+  SGD_STEP_KERNEL,
+  SOFTMAX_CE_GRAD_KERNEL,
+  SOFTMAX_CE_KERNEL,
+  TANH_GRAD_KERNEL,
   kernelStats,
   resetKernelStats,
 } from './kernels.js';
@@ -94,5 +99,3 @@ export type { KernelStats } from './kernels.js';
 export { BlasBackend, BACKEND_PRIORITY } from './backend.js';
 export { NativeAddonError, loadNativeAddon } from './native.js';
 export type { NativeAddon, LoadOptions } from './native.js';
-export { denseStepFlops } from './flops.js';
-export type { DenseStepFlopsOptions, StepRuleKind } from './flops.js';

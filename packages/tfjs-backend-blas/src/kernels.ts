@@ -3,6 +3,8 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { ConvGeometry, NativeAddon, PoolGeometry } from './native.js';
 import {
+  type BinaryPlan,
+  type ReducePlan,
   planBinary as planBinaryShapes,
   planMatMul as planMatMulShapes,
   planReduce as planReduceShapes,
@@ -17,6 +19,13 @@ export const BACKEND_NAME = 'blas';
  * name as `ADAM_STEP_KERNEL`; this package does not depend on core at run time, so it spells it out).
  */
 export const ADAM_STEP_KERNEL = 'BiopropAdamStep';
+/**
+ * The fused SGD / momentum kernel core's `sgd` and `momentum` run when the active backend registers it (core's
+ * `SGD_STEP_KERNEL`): inputs `{ w, g }` (SGD) or `{ w, g, v }` (momentum), attrs `{ lr, momentum, nesterov, decay,
+ * inPlace? }`, outputs `[w', step]` or `[w', v', step]`. With `inPlace` (the caller assigns w' and v' back to the
+ * variables w and v) w and v are overwritten where nothing else refers to them, and w', v' share their data.
+ */
+export const SGD_STEP_KERNEL = 'BiopropSgdStep';
 
 /**
  * Core's fused batch norm (training mode), run by its `batchNorm` module when the active backend registers it:
@@ -27,6 +36,21 @@ export const BATCH_NORM_TRAIN_KERNEL = 'BiopropBatchNormTrain';
 export const BATCH_NORM_GRAD_KERNEL = 'BiopropBatchNormGrad';
 /** The relu activation's VJP `dy · 1_{x>0}`: inputs `{ dy, x }`, one output. */
 export const RELU_GRAD_KERNEL = 'BiopropReluGrad';
+/**
+ * The VJP of relu followed by max pooling (core's conv blocks): inputs `{ dy, input, output }` as `MaxPoolGrad` takes
+ * them (input = the relu's output, output = the pool's), attrs `{ filterSize, strides, pad }`; returns the gradient at
+ * the relu's input, `ReluGrad(MaxPoolGrad(dy))`.
+ */
+export const MAX_POOL_RELU_GRAD_KERNEL = 'BiopropMaxPoolReluGrad';
+/** The tanh activation's VJP `dy · (1 − y²)` from its output y: inputs `{ dy, y }`, one output. */
+export const TANH_GRAD_KERNEL = 'BiopropTanhGrad';
+/**
+ * Core's softmax cross-entropy loss on logits: inputs `{ logits, labels }` (float32, the same shape, classes on the last
+ * axis); `BiopropSoftmaxCrossEntropy` returns the scalar `−mean(Σ labels · logSoftmax(logits))`,
+ * `BiopropSoftmaxCrossEntropyGrad` the output error `(softmax(logits) − labels) / N` (N = the first dimension).
+ */
+export const SOFTMAX_CE_KERNEL = 'BiopropSoftmaxCrossEntropy';
+export const SOFTMAX_CE_GRAD_KERNEL = 'BiopropSoftmaxCrossEntropyGrad';
 
 // op codes shared with native/addon.cc
 const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6 } as const;
@@ -76,6 +100,26 @@ interface LazyTransposes {
 }
 const lazyCapable = (backend: Backend): (Backend & LazyTransposes) | null =>
   typeof (backend as Backend & Partial<LazyTransposes>).makeLazyTranspose === 'function' ? (backend as Backend & LazyTransposes) : null;
+
+/** Where the blas backend lets a kernel overwrite an input in place (see `BlasBackend.overwritable`); null elsewhere. */
+function overwritable(backend: Backend, t: TensorInfo): Float32Array | null {
+  const b = backend as Backend & { overwritable?: (t: TensorInfo) => Float32Array | null };
+  return typeof b.overwritable === 'function' ? b.overwritable(t) : null;
+}
+
+interface Deferring {
+  makeDeferred(shape: number[], length: number, sources: Float32Array[], compute: (out: Float32Array) => void): TensorInfo;
+}
+/** The blas backend, which can hand out values computed on first read; null elsewhere. */
+function deferring(backend: Backend): (Backend & Deferring) | null {
+  return typeof (backend as Backend & Partial<Deferring>).makeDeferred === 'function' ? (backend as Backend & Deferring) : null;
+}
+
+/** A kernel output sharing an input's data (updated in place): one more tensor handle on it, as the cpu backend's reshape. */
+function sameData(backend: Backend, t: TensorInfo): TensorInfo {
+  backend.incRef(t.dataId);
+  return { dataId: t.dataId, shape: [...t.shape], dtype: t.dtype };
+}
 
 /** An output buffer the native kernel overwrites completely: recycled by the blas backend, fresh otherwise. */
 function alloc(backend: Backend, length: number): Float32Array {
@@ -500,6 +544,7 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
     return backend.makeTensorInfo([...inputs.input.shape], 'float32', dx);
   });
 
+
   add('AvgPoolGrad', ({ inputs, backend, attrs }) => {
     const dyv = f32(backend, inputs.dy);
     // the cpu kernel sizes its loops ignoring dimRoundingMode (dy may be larger than it reads): leave those to it
@@ -608,6 +653,125 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
     return backend.makeTensorInfo([...inputs.dy.shape], 'float32', out);
   });
 
+  custom(TANH_GRAD_KERNEL, ({ inputs, backend }) => {
+    const [dyv, yv] = need(TANH_GRAD_KERNEL, backend, { dy: inputs.dy, y: inputs.y });
+    if (dyv.length !== yv.length) throw new Error(`${TANH_GRAD_KERNEL}: dy [${inputs.dy.shape}] and y [${inputs.y.shape}] differ in size`);
+    const out = alloc(backend, dyv.length);
+    addon.tanhGrad(dyv, yv, out);
+    return backend.makeTensorInfo([...inputs.dy.shape], 'float32', out);
+  });
+
+  // core's VJP of relu then max pooling (a conv block's relu → maxPool2d): MaxPoolGrad and ReluGrad in one pass, the
+  // relu's factor read from the pool's output at each window's maximum (relu(a) > 0 exactly where a > 0)
+  custom(MAX_POOL_RELU_GRAD_KERNEL, ({ inputs, backend, attrs }) => {
+    const k = MAX_POOL_RELU_GRAD_KERNEL;
+    const [dyv, xv, pv] = need(k, backend, { dy: inputs.dy, input: inputs.input, output: inputs.output });
+    const g = poolGeometry(inputs.input.shape, attrs);
+    const outShape = g ? [g[0], g[10], g[11], g[3]] : [];
+    if (!g || !sameShape(inputs.dy.shape, outShape) || !sameShape(inputs.output.shape, outShape)) {
+      throw new Error(`${k}: dy [${inputs.dy.shape}] and output [${inputs.output.shape}] do not match pooling [${inputs.input.shape}]`);
+    }
+    const recorded = argmaxOf.get(inputs.output.dataId);
+    const valid = recorded && recorded.input === inputs.input.dataId && recorded.geometry === g.join() && recorded.buffer.use === recorded.use;
+    const dx = alloc(backend, xv.length);
+    addon.maxPoolReluGrad(dyv, xv, pv, dx, ...g, valid ? recorded.buffer.argmax : null);
+    return backend.makeTensorInfo([...inputs.input.shape], 'float32', dx);
+  });
+
+  // ---- softmax cross-entropy: the kernels of core's tf-op path (logSoftmax as tfjs composes it: max, sub, exp, sum,
+  // log, sub; then mul, sum, mean, neg; the error: softmax, sub, div) run back to back on scratch arrays, each the same
+  // native call with the same plan as that kernel, so the values are identical, without an engine round trip per op
+  const lossInputs = (kernel: string, backend: Backend, inputs: Record<string, TensorInfo>) => {
+    const [zv, yv] = need(kernel, backend, { logits: inputs.logits, labels: inputs.labels });
+    const shape = inputs.logits.shape;
+    if (!sameShape(shape, inputs.labels.shape)) throw new Error(`${kernel}: logits [${shape}] and labels [${inputs.labels.shape}] differ`);
+    if (shape.length === 0 || zv.length === 0) throw new Error(`${kernel}: logits of shape [${shape}] have no classes`);
+    return { zv, yv, shape };
+  };
+  const planned = <P>(kernel: string, plan: P | null): P => {
+    if (!plan) throw new Error(`${kernel}: no native plan for these shapes`);
+    return plan;
+  };
+  /** Every op's plan for logits of one shape, and scratch arrays for the intermediates (kernels run one at a time). */
+  interface LossPlan {
+    zMax: ReducePlan;
+    shift: BinaryPlan;
+    sums: ReducePlan;
+    lsm: BinaryPlan;
+    same: BinaryPlan;
+    perSample: ReducePlan;
+    mean: ReducePlan;
+    byN: BinaryPlan;
+    rows: Float32Array[];
+    full: Float32Array[];
+  }
+  const lossPlans = new Map<string, LossPlan>();
+  const lossPlan = (kernel: string, shape: readonly number[]): LossPlan => {
+    const key = shape.join();
+    let p = lossPlans.get(key);
+    if (!p) {
+      const last = shape.length - 1;
+      const zMax = planned(kernel, planReduceShapes(shape, last, true));
+      const sums = planned(kernel, planReduceShapes(shape, last, true));
+      const perSample = planned(kernel, planReduceShapes(shape, -1, false));
+      const n = sizeOf(shape);
+      const rows = zMax.outer * zMax.inner;
+      if (lossPlans.size >= 64) lossPlans.clear();
+      p = {
+        zMax,
+        shift: planned(kernel, planBinaryShapes(shape, zMax.outShape)),
+        sums,
+        lsm: planned(kernel, planBinaryShapes(shape, sums.outShape)),
+        same: planned(kernel, planBinaryShapes(shape, shape)),
+        perSample,
+        mean: planned(kernel, planReduceShapes(perSample.outShape, undefined, false)),
+        byN: planned(kernel, planBinaryShapes(shape, [])),
+        rows: [0, 1, 2, 3].map(() => new Float32Array(rows)),
+        full: [0, 1, 2, 3].map(() => new Float32Array(n)),
+      };
+      lossPlans.set(key, p);
+    }
+    return p;
+  };
+  const reduceInto = (op: number, plan: ReducePlan, x: Float32Array, out: Float32Array) => addon.reduce(op, x, out, plan.outer, plan.r, plan.inner);
+  const binaryInto2 = (op: number, plan: BinaryPlan, a: Float32Array, b: Float32Array, out: Float32Array) =>
+    addon.binary(op, a, b, out, plan.dims, plan.aStrides, plan.bStrides);
+  custom(SOFTMAX_CE_KERNEL, ({ inputs, backend }) => {
+    const k = SOFTMAX_CE_KERNEL;
+    const { zv, yv, shape } = lossInputs(k, backend, inputs);
+    const p = lossPlan(k, shape);
+    const [zMax, sums, logs, perSample] = p.rows;
+    const [shifted, exps, logSoftmax, products] = p.full;
+    // logSoftmax(z) = (z − max) − log(Σ exp(z − max)), over the last axis
+    reduceInto(REDUCE.Max, p.zMax, zv, zMax);
+    binaryInto2(BINARY.Sub, p.shift, zv, zMax, shifted);
+    addon.unary(UNARY.Exp, shifted, exps, 0, 0);
+    reduceInto(REDUCE.Sum, p.sums, exps, sums);
+    addon.unary(UNARY.Log, sums, logs, 0, 0);
+    binaryInto2(BINARY.Sub, p.lsm, shifted, logs, logSoftmax);
+    // −mean(Σ labels · logSoftmax)
+    binaryInto2(BINARY.Multiply, p.same, yv, logSoftmax, products);
+    reduceInto(REDUCE.Sum, p.perSample, products, perSample);
+    const mean = new Float32Array(1);
+    reduceInto(REDUCE.Mean, p.mean, perSample, mean);
+    const out = new Float32Array(1);
+    addon.unary(UNARY.Neg, mean, out, 0, 0);
+    return backend.makeTensorInfo([], 'float32', out);
+  });
+  custom(SOFTMAX_CE_GRAD_KERNEL, ({ inputs, backend }) => {
+    const k = SOFTMAX_CE_GRAD_KERNEL;
+    const { zv, yv, shape } = lossInputs(k, backend, inputs);
+    const p = lossPlan(k, shape);
+    const [softmax, diff] = p.full;
+    const cols = shape[shape.length - 1];
+    // (softmax(z) − labels) / N
+    addon.softmax(zv, softmax, zv.length / cols, cols, false);
+    binaryInto2(BINARY.Sub, p.same, softmax, yv, diff);
+    const out = alloc(backend, zv.length);
+    binaryInto2(BINARY.RealDiv, p.byN, diff, Float32Array.of(shape[0]), out);
+    return backend.makeTensorInfo([...shape], 'float32', out);
+  });
+
   // ---- fused Adam step (core's BiopropAdamStep): no cpu kernel to fall back to, core calls it only where registered
   const adamStep: KernelFunc = (args) => {
     const { w, g, m, v } = args.inputs as Record<string, TensorInfo>;
@@ -631,12 +795,61 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
       return x;
     };
     const n = values[0].length;
-    const outs = [alloc(backend, n), alloc(backend, n), alloc(backend, n), alloc(backend, n)];
+    // in place (w, m and v overwritten; outputs share their data) when the caller assigns the outputs back and
+    // nothing else refers to any of the three
+    const own = a.inPlace === true ? [w, m, v].map((t) => overwritable(backend, t)) : [];
+    const inPlace = own.length === 3 && own.every((x) => x !== null);
+    const outs = inPlace ? [values[0], values[2], values[3], alloc(backend, n)] : [alloc(backend, n), alloc(backend, n), alloc(backend, n), alloc(backend, n)];
     addon.adamStep(values[0], values[1], values[2], values[3], outs[0], outs[1], outs[2], outs[3], attr('lr'), attr('beta1'), attr('beta2'), attr('epsilon'), attr('c1'), attr('c2'), attr('decay'));
     stats.native[ADAM_STEP_KERNEL] = (stats.native[ADAM_STEP_KERNEL] ?? 0) + 1;
+    if (inPlace) return [sameData(backend, w), sameData(backend, m), sameData(backend, v), backend.makeTensorInfo(w.shape, 'float32', outs[3])];
     return outs.map((o) => backend.makeTensorInfo(w.shape, 'float32', o));
   };
   configs.push({ kernelName: ADAM_STEP_KERNEL, backendName: BACKEND_NAME, kernelFunc: adamStep });
+
+  // ---- fused SGD / momentum step (core's BiopropSgdStep): like Adam's, core calls it only where registered
+  const sgdStep: KernelFunc = (args) => {
+    const { w, g, v } = args.inputs as Record<string, TensorInfo | undefined>;
+    const backend = args.backend as unknown as Backend;
+    const a = (args.attrs ?? {}) as NamedAttrMap;
+    const read = (name: string, t: TensorInfo | undefined): Float32Array => {
+      if (!t) throw new Error(`${SGD_STEP_KERNEL}: missing input ${name}`);
+      if (t.dtype !== 'float32') throw new Error(`${SGD_STEP_KERNEL} on ${BACKEND_NAME}: input ${name} is ${t.dtype}; only float32 is supported`);
+      const data = f32(backend, t);
+      if (!data) throw new Error(`${SGD_STEP_KERNEL} on ${BACKEND_NAME}: input ${name} holds no float32 data on this backend`);
+      if (w && !sameShape(t.shape, w.shape)) throw new Error(`${SGD_STEP_KERNEL}: input ${name} has shape [${t.shape}], w has [${w.shape}]`);
+      return data;
+    };
+    const wv = read('w', w);
+    const gv = read('g', g);
+    const vv = v ? read('v', v) : null;
+    const attr = (name: string): number => {
+      const x = a[name];
+      if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`${SGD_STEP_KERNEL}: attr ${name} must be a finite number, got ${String(x)}`);
+      return x;
+    };
+    const n = wv.length;
+    const lr = attr('lr');
+    const mu = vv ? attr('momentum') : 0;
+    const nesterov = Boolean(a.nesterov);
+    const decay = attr('decay');
+    // in place (w and v overwritten; outputs share their data) as Adam's
+    const inPlace = a.inPlace === true && overwritable(backend, w!) !== null && (!v || overwritable(backend, v) !== null);
+    const outW = inPlace ? wv : alloc(backend, n);
+    const outV = vv ? (inPlace ? vv : alloc(backend, n)) : null;
+    // the step is computed on first read, from g and v' (most callers never read it: one array less to write)
+    const defer = deferring(backend);
+    const outStep = defer ? null : alloc(backend, n);
+    addon.sgdStep(wv, gv, vv, outW, outV, outStep, lr, mu, nesterov, decay);
+    stats.native[SGD_STEP_KERNEL] = (stats.native[SGD_STEP_KERNEL] ?? 0) + 1;
+    const shape = w!.shape;
+    const step = defer
+      ? defer.makeDeferred([...shape], n, outV ? [gv, outV] : [gv], (out) => addon.sgdStepValues(gv, outV, out, lr, mu, nesterov, decay))
+      : backend.makeTensorInfo(shape, 'float32', outStep!);
+    if (inPlace) return v ? [sameData(backend, w!), sameData(backend, v), step] : [sameData(backend, w!), step];
+    return outV ? [backend.makeTensorInfo(shape, 'float32', outW), backend.makeTensorInfo(shape, 'float32', outV), step] : [backend.makeTensorInfo(shape, 'float32', outW), step];
+  };
+  configs.push({ kernelName: SGD_STEP_KERNEL, backendName: BACKEND_NAME, kernelFunc: sgdStep });
 
   return configs;
 }

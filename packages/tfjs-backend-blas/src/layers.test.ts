@@ -1,11 +1,13 @@
 // The native layer kernels against what they replace: MaxPool, MaxPoolGrad, AvgPool, AvgPoolGrad, PadV2 and Tile
-// against the cpu backend's kernels (bit for bit: same arithmetic in the same order), and core's fused batch norm
-// and relu VJP against the tf-op path they stand in for (bit for bit on blas, within rounding of cpu).
+// against the cpu backend's kernels (bit for bit: same arithmetic in the same order), and core's fused batch norm,
+// relu and tanh VJPs and relu → max pooling VJP against the tf-op path they stand in for (bit for bit on blas, within
+// rounding of cpu).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
-import { ActivationModule, BATCH_NORM_GRAD_KERNEL, BATCH_NORM_TRAIN_KERNEL, BatchNorm, RELU_GRAD_KERNEL, resolveActivation, type Tensor } from '@bioprop/core';
+import { ActivationModule, BATCH_NORM_GRAD_KERNEL, BATCH_NORM_TRAIN_KERNEL, BatchNorm, RELU_GRAD_KERNEL, TANH_GRAD_KERNEL, preset, resolveActivation, sequential, type Tensor } from '@bioprop/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadNativeAddon } from './native.js';
 import { excess, nativeProblem, onBackend, pkg, rng } from './test-helpers.js';
 
 const suite = describe.skipIf(nativeProblem !== null);
@@ -356,5 +358,142 @@ suite("core's relu VJP through the fused kernel", () => {
     const cpu = await run('cpu');
     expect(firstDifference(blas.viaModule, blas.viaOps)).toBe(-1);
     expect(firstDifference(blas.viaModule, cpu.viaModule)).toBe(-1);
+  });
+});
+
+suite("core's tanh VJP through the fused kernel", () => {
+  it('equals g ⊙ (1 − h²) through tf ops bit for bit (NaN, ±∞, ±0 and |h| near 1 in both), and cpu', async () => {
+    const r = rng(65);
+    const shape = [4, 6, 5, 3];
+    const specials = [NaN, Infinity, -Infinity, 0, -0];
+    const salt = (v: Float32Array) => v.map((x) => (r.next() < 0.15 ? r.pick(specials) : x));
+    // pre-activations from −12 to 12: h = tanh(a) rounds to ±1 at the ends, where 1 − h² cancels
+    const av = salt(r.array(size(shape), -12, 12));
+    const gv = salt(r.array(size(shape)));
+    const tanh = new ActivationModule('tanh', shape.slice(1), resolveActivation('tanh'));
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      pkg.resetKernelStats();
+      return tf.tidy(() => {
+        const a = tf.tensor(av, shape);
+        const g = tf.tensor(gv, shape);
+        const trace = tanh.forward([a], { training: true });
+        const viaModule = tanh.vjp(g, trace).inputs[0].dataSync().slice();
+        const viaOps = tf.mul(g, tf.sub(1, tf.square(trace.output))).dataSync().slice();
+        // the same VJP from a given h (cpu's tanh rounds differently from blas'): compare the kernel alone across backends
+        const h = tf.tensor(av.map((x) => Math.tanh(x)), shape);
+        const fromH = tanh.vjp(g, { inputs: [a], output: h }).inputs[0].dataSync().slice();
+        return { viaModule, viaOps, fromH };
+      });
+    };
+    const blas = await run('blas');
+    expect(pkg.kernelStats().native[TANH_GRAD_KERNEL]).toBe(2);
+    const cpu = await run('cpu');
+    expect(pkg.kernelStats().native[TANH_GRAD_KERNEL]).toBeUndefined();
+    expect(firstDifference(blas.viaModule, blas.viaOps)).toBe(-1);
+    expect(firstDifference(blas.fromH, cpu.fromH)).toBe(-1);
+  });
+
+  it('takes the tf-op path under a recording tape, with the same values', async () => {
+    await tf.setBackend('blas');
+    const tanh = new ActivationModule('tanh', [7], resolveActivation('tanh'));
+    const r = rng(66);
+    const a = tf.tensor(r.array(21), [3, 7]);
+    const g = tf.tensor(r.array(21), [3, 7]);
+    const trace = tanh.forward([a], { training: true });
+    const plain = tanh.vjp(g, trace).inputs[0];
+    pkg.resetKernelStats();
+    // under tf.grad the module's VJP must be differentiable (a second-order use): the fused kernel has no gradient
+    const dg = tf.grad((gg: tf.Tensor) => tf.sum(tanh.vjp(gg, trace).inputs[0]))(g);
+    expect(pkg.kernelStats().native[TANH_GRAD_KERNEL]).toBeUndefined();
+    expect(firstDifference(dg.dataSync(), tf.sub(1, tf.square(trace.output)).dataSync())).toBe(-1);
+    expect(plain.shape).toEqual([3, 7]);
+    tf.dispose([a, g, trace.output, plain, dg]);
+  });
+});
+
+suite("core's relu → max pooling VJP through the fused kernel", () => {
+  /** Bit-for-bit equality, Object.is per element (−0 ≠ +0, NaN = NaN). */
+  const same = (a: ArrayLike<number>, b: ArrayLike<number>, label: string) => {
+    const at = firstDifference(a, b);
+    expect(at, `${label}: first difference at ${at} (${a[at]} vs ${b[at]})`).toBe(-1);
+  };
+
+  it('equals MaxPoolGrad then ReluGrad on blas bit for bit: random windows, strides, paddings, ties, ±0, ±∞, NaN (recorded maxima or not)', async () => {
+    await tf.setBackend('blas');
+    const r = rng(77);
+    let cases = 0;
+    let plain = 0;
+    for (let t = 0; t < 100; t++) {
+      // every 4th case the common 2×2 stride-2 window (its own loops)
+      const c: PoolCase = t % 4 === 0 ? { shape: [r.int(1, 3), 2 * r.int(1, 5) + r.int(0, 1), 2 * r.int(1, 5) + r.int(0, 1), r.int(1, 7)], filter: [2, 2], strides: [2, 2], pad: 'valid' } : randomPool(r);
+      const outShape = pooledShape(c);
+      if (size(outShape) === 0 || (c.filter[0] === 1 && c.filter[1] === 1 && outShape.join() === c.shape.join())) continue;
+      if (t % 4 === 0) plain++;
+      cases++;
+      // pre-activations with ties, signed zeros, ±∞ and NaN; the pool reads relu(a) as blas computes it
+      const av = tiedValues(r, size(c.shape));
+      const dyv = tiedValues(r, size(outShape)).map((v) => (Number.isFinite(v) ? v * 0.37 : v));
+      const attrs = { filterSize: c.filter, strides: c.strides, pad: c.pad, dimRoundingMode: c.rounding };
+      for (const recorded of [true, false]) {
+        const [fused, twoStep] = tf.tidy(() => {
+          const a = tf.tensor4d(av, c.shape);
+          const h = tf.relu(a);
+          // recorded: the pool's own output (blas kept where each maximum is); else one pooled from a copy of h
+          const y = tf.maxPool((recorded ? h : tf.add(h, 0)) as tf.Tensor4D, c.filter, c.strides, c.pad, c.rounding);
+          const dy = tf.tensor(dyv, outShape);
+          const f = tf.engine().runKernel(pkg.MAX_POOL_RELU_GRAD_KERNEL, { dy, input: h, output: y }, attrs as never) as tf.Tensor;
+          const g = tf.engine().runKernel('MaxPoolGrad', { dy, input: h, output: y }, attrs as never) as tf.Tensor;
+          const two = tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: g, x: a }, {}) as tf.Tensor;
+          return [f.dataSync().slice(), two.dataSync().slice()];
+        });
+        same(fused, twoStep, `${poolLabel(c)}${recorded ? '' : ', searched'}`);
+      }
+    }
+    expect(cases).toBeGreaterThan(60);
+    expect(plain).toBeGreaterThan(15);
+  });
+
+  it("core's LeNet-5 blocks use it: their VJPs equal the unfused path bit for bit, and cpu within rounding", async () => {
+    const { inputShape, layers } = preset('lenet5').build({ inputShape: [28, 28, 1], classes: 10 });
+    const r = rng(78);
+    const xv = r.array(4 * 28 * 28, 0, 1);
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const network = sequential({ inputShape, layers, seed: 4 });
+      pkg.resetKernelStats();
+      const out = tf.tidy(() => {
+        const trace = network.forward(tf.tensor(xv, [4, 28, 28, 1]), { training: true });
+        // the two conv blocks (conv → relu → maxPool2d): their VJPs from a seeded gradient at the block output
+        return [0, 1].map((l) => {
+          const shape = trace.layers[l].output.shape;
+          const g = tf.tensor(rng(90 + l).array(size(shape)), shape);
+          return network.layers[l].blockVjp(trace, g).delta.dataSync().slice();
+        });
+      });
+      const stats = pkg.kernelStats();
+      network.dispose();
+      return { out, fused: stats.native[pkg.MAX_POOL_RELU_GRAD_KERNEL] ?? 0, maxPoolGrad: stats.native.MaxPoolGrad ?? 0 };
+    };
+    const fused = await run('blas');
+    expect(fused.fused).toBe(2);
+    expect(fused.maxPoolGrad).toBe(0);
+    const config = tf.getKernel(pkg.MAX_POOL_RELU_GRAD_KERNEL, 'blas')!;
+    tf.unregisterKernel(pkg.MAX_POOL_RELU_GRAD_KERNEL, 'blas');
+    let unfused: Awaited<ReturnType<typeof run>>;
+    try {
+      // a fresh backend instance: core decides once per instance whether the kernel is there
+      tf.removeBackend('blas');
+      tf.registerBackend('blas', () => new pkg.BlasBackend(loadNativeAddon()), 3);
+      unfused = await run('blas');
+    } finally {
+      tf.registerKernel(config);
+    }
+    expect(unfused.fused).toBe(0);
+    expect(unfused.maxPoolGrad).toBe(2);
+    for (let l = 0; l < 2; l++) same(fused.out[l], unfused.out[l], `layer ${l}`);
+    const cpu = await run('cpu');
+    for (let l = 0; l < 2; l++) expect(excess(fused.out[l], cpu.out[l], 1e-5, 1e-6)).toBe(0);
+    await tf.setBackend('blas');
   });
 });

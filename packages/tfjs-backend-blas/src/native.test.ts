@@ -53,12 +53,13 @@ describe('loading the native addon', () => {
 describe('the backend resolver', () => {
   it('auto falls back to wasm, saying why, when the addon failed to build', async () => {
     const root = fakeRoot({ 'native-status.json': JSON.stringify({ ok: false, reason: 'no C++ compiler (c++ --version failed)' }) });
-    const importer = async (pkg: string) => {
-      if (pkg === '@bioprop/tfjs-backend-blas') return loadNativeAddon({ root });
-      if (pkg === '@tensorflow/tfjs-backend-wasm') return import('@tensorflow/tfjs-backend-wasm');
-      throw notFound(pkg);
+    const loaders = {
+      'tensorflow-gpu': async () => Promise.reject(notFound('@tensorflow/tfjs-node-gpu')),
+      tensorflow: async () => Promise.reject(notFound('@tensorflow/tfjs-node')),
+      blas: async () => loadNativeAddon({ root }),
+      wasm: () => import('@tensorflow/tfjs-backend-wasm'),
     };
-    const choice = await resolveBackend('auto', { importer });
+    const choice = await resolveBackend('auto', { loaders, environment: 'node' });
     expect(choice.name).toBe('wasm');
     expect(choice.tfBackend).toBe('wasm');
     const blas = choice.tried.find((t) => t.name === 'blas');
@@ -68,12 +69,13 @@ describe('the backend resolver', () => {
   });
 
   it.skipIf(nativeProblem !== null)('auto picks blas when the package loads, before wasm and cpu', async () => {
-    const importer = async (pkg: string) => {
-      if (pkg === '@bioprop/tfjs-backend-blas') return import('./index.js');
-      if (pkg === '@tensorflow/tfjs-backend-wasm') return import('@tensorflow/tfjs-backend-wasm');
-      throw notFound(pkg);
+    const loaders = {
+      'tensorflow-gpu': async () => Promise.reject(notFound('@tensorflow/tfjs-node-gpu')),
+      tensorflow: async () => Promise.reject(notFound('@tensorflow/tfjs-node')),
+      blas: () => import('./index.js'),
+      wasm: () => import('@tensorflow/tfjs-backend-wasm'),
     };
-    const choice = await resolveBackend('auto', { importer });
+    const choice = await resolveBackend('auto', { loaders, environment: 'node' });
     expect(choice).toMatchObject({ name: 'blas', tfBackend: 'blas' });
     expect(tf.getBackend()).toBe('blas');
     // and it computes: a product through OpenBLAS

@@ -42,6 +42,25 @@ export interface NativeAddon {
     c2: number,
     decay: number,
   ): void;
+  /**
+   * One SGD step: with v (momentum) v' = μ·v + g and d = v' (Nesterov: g + μ·v'), else d = g; step = −lr·d,
+   * w' = (1−decay)·w + step (w + step when decay is 0). outV is written only with v, outStep only when given; outW = w
+   * and outV = v update in place.
+   */
+  sgdStep(
+    w: Float32Array,
+    g: Float32Array,
+    v: Float32Array | null,
+    outW: Float32Array,
+    outV: Float32Array | null,
+    outStep: Float32Array | null,
+    lr: number,
+    momentum: number,
+    nesterov: boolean,
+    decay: number,
+  ): void;
+  /** The step `sgdStep` writes, from g and the velocity after its update (null without momentum). */
+  sgdStepValues(g: Float32Array, newV: Float32Array | null, out: Float32Array, lr: number, momentum: number, nesterov: boolean, decay: number): void;
   /** out[N·outH·outW, F] = im2col(x) · filter[kh·kw·C, F] (NHWC input, HWIO filter, dilation 1). */
   conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, ...geometry: ConvGeometry): void;
   /** dx[N, H, W, C] = col2im(dy[N·outH·outW, F] · filterᵀ): the input gradient of `conv2d` with the same geometry. */
@@ -55,6 +74,8 @@ export interface NativeAddon {
    * not read when `argmax` (maxPool's record for that x) is given.
    */
   maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, ...args: [...PoolGeometry, Uint8Array | null]): void;
+  /** maxPoolGrad then dx·1_{x>0} (x: the pool's input, a relu's output; pooled: the pool's output), in one pass. */
+  maxPoolReluGrad(dy: Float32Array, x: Float32Array, pooled: Float32Array, dx: Float32Array, ...args: [...PoolGeometry, Uint8Array | null]): void;
   avgPool(x: Float32Array, out: Float32Array, ...geometry: PoolGeometry): void;
   avgPoolGrad(dy: Float32Array, dx: Float32Array, ...geometry: PoolGeometry): void;
   /** out (shape outDims) = value everywhere, x (shape inDims) copied in at offset `before`. */
@@ -88,6 +109,8 @@ export interface NativeAddon {
   ): void;
   /** out = dy · 1_{x > 0}. */
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
+  /** out = dy · (1 − y²), y = tanh(x). */
+  tanhGrad(dy: Float32Array, y: Float32Array, out: Float32Array): void;
   info(): { openblasConfig: string; openblasThreads: number; openblasCoretype: string; elementwiseThreads: number; elementwiseKernels: string };
   useKernels(name: string): boolean;
   setThreads(openblas: number | null, elementwise: number | null): void;
