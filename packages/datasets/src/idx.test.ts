@@ -1,6 +1,10 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { IdxFormatError, encodeIdx, parseIdx, type IdxDtype } from './index';
+import { IdxFormatError, encodeIdx, gunzip, parseIdx, parseIdxAsync, type IdxDtype } from './index';
+import { gunzipIdx } from './node';
+
+/** Node's synchronous gunzip for parseIdx. */
+const GZ = { gunzip: gunzipIdx };
 
 function expectIdxError(fn: () => unknown, file: string, pattern: RegExp): IdxFormatError {
   let caught: unknown;
@@ -56,16 +60,30 @@ describe('parseIdx: valid files', () => {
     expect(empty.data.length).toBe(0);
   });
 
-  it('gunzips automatically when the bytes start with the gzip magic', () => {
+  it('gunzips with the given gunzip when the bytes start with the gzip magic', () => {
     const raw = encodeIdx('int32', [2, 2], [1, -2, 3, -4]);
-    const out = parseIdx(gzipSync(raw), 'y.idx.gz');
+    const out = parseIdx(gzipSync(raw), 'y.idx.gz', GZ);
     expect(out.dims).toEqual([2, 2]);
     expect(Array.from(out.data)).toEqual([1, -2, 3, -4]);
   });
 
+  it('without a gunzip, gzipped bytes are an error saying how to gunzip them', () => {
+    const gz = gzipSync(encodeIdx('uint8', [3], [1, 2, 3]));
+    expectIdxError(() => parseIdx(gz, 'z.gz'), 'z.gz', /gzip-compressed: gunzip it first \(await parseIdxAsync/);
+  });
+
+  it('parseIdxAsync gunzips with DecompressionStream (browser-safe) and reads raw bytes as they are', async () => {
+    const raw = encodeIdx('float32', [2, 3], [1, 2, 3, 4, 5, 6.5]);
+    const viaStream = await parseIdxAsync(gzipSync(raw), 'a.gz');
+    expect(viaStream).toEqual(parseIdx(raw, 'a'));
+    expect(await parseIdxAsync(raw, 'a')).toEqual(parseIdx(raw, 'a'));
+    const big = encodeIdx('uint8', [200_000], new Uint8Array(200_000).map((_, i) => i % 251));
+    expect(await gunzip(gzipSync(big), 'big.gz')).toEqual(big);
+  });
+
   it('parses a real-looking MNIST label header', () => {
     const labels = Uint8Array.from({ length: 100 }, (_, i) => i % 10);
-    const out = parseIdx(gzipSync(encodeIdx('uint8', [100], labels)), 'train-labels-idx1-ubyte.gz');
+    const out = parseIdx(gzipSync(encodeIdx('uint8', [100], labels)), 'train-labels-idx1-ubyte.gz', GZ);
     expect(out.data).toEqual(labels);
   });
 });
@@ -80,7 +98,7 @@ describe('parseIdx: bad input → IdxFormatError naming the file', () => {
     view.setUint32(12, 28);
     const bytes = new Uint8Array(16 + 1000);
     bytes.set(header);
-    const e = expectIdxError(() => parseIdx(gzipSync(bytes), F), F, /truncated/);
+    const e = expectIdxError(() => parseIdx(gzipSync(bytes), F, GZ), F, /truncated/);
     expect(e.message).toBe(`${F}: truncated: header says 60000×28×28 bytes (47040000) but only 1000 follow`);
   });
   it('truncated multi-byte data', () => {
@@ -114,16 +132,28 @@ describe('parseIdx: bad input → IdxFormatError naming the file', () => {
   });
   it('corrupt gzip: truncated stream', () => {
     const gz = gzipSync(encodeIdx('uint8', [100], new Array(100).fill(3)));
-    expectIdxError(() => parseIdx(gz.subarray(0, gz.length - 6), F), F, /corrupt gzip stream/);
-    expectIdxError(() => parseIdx(gz.subarray(0, 12), F), F, /corrupt gzip stream/);
+    expectIdxError(() => parseIdx(gz.subarray(0, gz.length - 6), F, GZ), F, /corrupt gzip stream/);
+    expectIdxError(() => parseIdx(gz.subarray(0, 12), F, GZ), F, /corrupt gzip stream/);
+  });
+  it('corrupt gzip through DecompressionStream: the same IdxFormatError', async () => {
+    const gz = gzipSync(encodeIdx('uint8', [100], new Array(100).fill(3)));
+    await expect(parseIdxAsync(gz.subarray(0, gz.length - 6), F)).rejects.toThrow(IdxFormatError);
+    await expect(parseIdxAsync(gz.subarray(0, 12), F)).rejects.toThrow(/^train-images-idx3-ubyte.gz: corrupt gzip stream/);
+    const flipped = Uint8Array.from(gz);
+    flipped[flipped.length - 6] ^= 0xff;
+    await expect(parseIdxAsync(flipped, 'c.gz')).rejects.toThrow(/c.gz: corrupt gzip stream/);
   });
   it('corrupt gzip: damaged body / checksum', () => {
     const gz = Uint8Array.from(gzipSync(encodeIdx('uint8', [100], new Array(100).fill(3))));
     gz[gz.length - 6] ^= 0xff; // CRC32
-    expectIdxError(() => parseIdx(gz, 'c.gz'), 'c.gz', /corrupt gzip stream/);
+    expectIdxError(() => parseIdx(gz, 'c.gz', GZ), 'c.gz', /corrupt gzip stream/);
   });
   it('gzip stream decompressing past maxBytes', () => {
     const gz = gzipSync(encodeIdx('uint8', [10_000], new Array(10_000).fill(0)));
-    expectIdxError(() => parseIdx(gz, 'big.gz', { maxBytes: 1000 }), 'big.gz', /more than 1000 bytes/);
+    expectIdxError(() => parseIdx(gz, 'big.gz', { maxBytes: 1000, gunzip: gunzipIdx }), 'big.gz', /more than 1000 bytes/);
+  });
+  it('gzip stream decompressing past maxBytes through DecompressionStream', async () => {
+    const gz = gzipSync(encodeIdx('uint8', [100_000], new Array(100_000).fill(0)));
+    await expect(parseIdxAsync(gz, 'big.gz', { maxBytes: 1000 })).rejects.toThrow(/big.gz: gzip stream decompresses to more than 1000 bytes/);
   });
 });

@@ -1,4 +1,3 @@
-import { gunzipSync } from 'node:zlib';
 import { IdxFormatError } from './errors';
 
 /** Element types of the IDX format, named after their C types. */
@@ -17,10 +16,15 @@ export interface IdxArray {
   data: IdxData;
 }
 
+/** A synchronous gunzip: `gunzipIdx` from `@bioprop/datasets/node` fits. */
+export type GunzipSync = (bytes: Uint8Array, fileName: string, maxBytes: number) => Uint8Array;
+
 /** Options of {@link parseIdx}. */
 export interface ParseIdxOptions {
   /** Largest decompressed size accepted from a gzip stream, in bytes (default 1 GiB). */
   maxBytes?: number;
+  /** How {@link parseIdx} gunzips gzipped bytes (it cannot without one; {@link parseIdxAsync} needs none). */
+  gunzip?: GunzipSync;
 }
 
 interface DtypeInfo {
@@ -38,35 +42,81 @@ const DTYPES: DtypeInfo[] = [
   { code: 0x0e, dtype: 'float64', size: 8 },
 ];
 
-const DEFAULT_MAX_BYTES = 1 << 30;
+/** Largest decompressed size accepted by default (1 GiB). */
+export const DEFAULT_MAX_BYTES = 1 << 30;
 
 /** True when the bytes start with the gzip magic number (0x1f 0x8b). */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** Gunzips `bytes`, turning every zlib failure into an {@link IdxFormatError} naming `fileName`. */
-export function gunzipIdx(bytes: Uint8Array, fileName: string, maxBytes = DEFAULT_MAX_BYTES): Uint8Array {
-  try {
-    const out = gunzipSync(bytes, { maxOutputLength: maxBytes });
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const what =
-      code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError
-        ? `gzip stream decompresses to more than ${maxBytes} bytes`
-        : `corrupt gzip stream (${(err as Error)?.message ?? String(err)})`;
-    throw new IdxFormatError(fileName, what, { cause: err });
+/**
+ * Gunzips `bytes` with the web-standard `DecompressionStream` (browsers, workers, Node ≥ 18), turning every
+ * failure into an {@link IdxFormatError} naming `fileName`. Node's loaders use `gunzipIdx` from
+ * `@bioprop/datasets/node` (zlib, synchronous) instead.
+ */
+export async function gunzip(bytes: Uint8Array, fileName: string, opts: ParseIdxOptions = {}): Promise<Uint8Array> {
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (typeof DecompressionStream === 'undefined') {
+    throw new IdxFormatError(fileName, 'gzip-compressed, and this runtime has no DecompressionStream to gunzip it with');
   }
+  const input = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+  const reader = input.pipeThrough(new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw new IdxFormatError(fileName, `gzip stream decompresses to more than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof IdxFormatError) throw err;
+    throw new IdxFormatError(fileName, `corrupt gzip stream (${(err as Error)?.message ?? String(err)})`, { cause: err });
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** {@link parseIdx} for bytes that may be gzipped (a `.gz` file a page fetched or a user uploaded): gunzips first. */
+export async function parseIdxAsync(bytes: Uint8Array, fileName: string, opts: ParseIdxOptions = {}): Promise<IdxArray> {
+  if (!(bytes instanceof Uint8Array)) throw new IdxFormatError(fileName, 'input is not a byte array');
+  return parseIdx(isGzip(bytes) ? await gunzip(bytes, fileName, opts) : bytes, fileName, opts);
 }
 
 /**
- * Parses an IDX file (the MNIST file format), gunzipping first when the bytes start with the gzip magic.
- * Throws {@link IdxFormatError} naming `fileName` for every problem, before allocating anything large.
+ * Parses an IDX file (the MNIST file format) from its bytes. Gzipped bytes need gunzipping first: pass
+ * `opts.gunzip` (Node: `gunzipIdx` from `@bioprop/datasets/node`), or use {@link parseIdxAsync}. Throws
+ * {@link IdxFormatError} naming `fileName` for every problem, before allocating anything large.
  */
 export function parseIdx(bytes: Uint8Array, fileName: string, opts: ParseIdxOptions = {}): IdxArray {
   if (!(bytes instanceof Uint8Array)) throw new IdxFormatError(fileName, 'input is not a byte array');
-  const raw = isGzip(bytes) ? gunzipIdx(bytes, fileName, opts.maxBytes ?? DEFAULT_MAX_BYTES) : bytes;
+  let raw = bytes;
+  if (isGzip(bytes)) {
+    if (!opts.gunzip) {
+      throw new IdxFormatError(
+        fileName,
+        'gzip-compressed: gunzip it first (await parseIdxAsync(bytes, name), or pass { gunzip: gunzipIdx } from @bioprop/datasets/node)',
+      );
+    }
+    raw = opts.gunzip(bytes, fileName, opts.maxBytes ?? DEFAULT_MAX_BYTES);
+  }
 
   if (raw.length < 4) {
     throw new IdxFormatError(fileName, `truncated: ${raw.length} bytes, shorter than the 4-byte IDX magic number`);

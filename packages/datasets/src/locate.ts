@@ -1,9 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-
-/** The file-backed datasets this package can look for on disk. */
-export type RealDatasetName = 'mnist' | 'fashion-mnist' | 'cifar-10';
+import { CIFAR10_FILES, IDX_FILES, type RealDatasetName } from './names';
 
 /** Where to look for a file-backed dataset. */
 export interface SearchOptions {
@@ -34,20 +32,6 @@ export const DATA_ENV_VAR = 'BIOPROP_DATA';
 
 /** Debian's location of Fashion-MNIST (`apt-get install dataset-fashion-mnist`). */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-
-/** Base file names of the four IDX files of MNIST and Fashion-MNIST. */
-export const IDX_FILES = {
-  trainImages: 'train-images-idx3-ubyte',
-  trainLabels: 'train-labels-idx1-ubyte',
-  testImages: 't10k-images-idx3-ubyte',
-  testLabels: 't10k-labels-idx1-ubyte',
-} as const;
-
-/** File names of the CIFAR-10 binary version. */
-export const CIFAR10_FILES = {
-  train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
-  test: ['test_batch.bin'],
-} as const;
 
 interface Layout {
   files: string[];

@@ -2,18 +2,8 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DEBIAN_FASHION_MNIST_DIR,
-  DatasetError,
-  DatasetNotFoundError,
-  IDX_FILES,
-  IdxFormatError,
-  encodeIdx,
-  findDatasetFiles,
-  loadFashionMnist,
-  loadMnist,
-  sha256Hex,
-} from './index';
+import { DatasetError, DatasetNotFoundError, IDX_FILES, IdxFormatError, encodeIdx } from './index';
+import { DEBIAN_FASHION_MNIST_DIR, findDatasetFiles, loadFashionMnist, loadMnist, sha256Hex } from './node';
 import { idxFixture, serve, tmpDir, writeFiles } from './test-fixtures';
 
 const cleanups: (() => unknown)[] = [];

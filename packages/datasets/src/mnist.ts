@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import {
   FASHION_MNIST_BASE_URL,
   FASHION_MNIST_CHECKSUMS,
@@ -10,9 +9,12 @@ import {
   type FileChecksum,
 } from './download';
 import { DatasetError, DatasetNotFoundError } from './errors';
+import { gunzipIdx } from './gunzip';
 import { parseIdx } from './idx';
-import { IDX_FILES, datasetCacheDir, howToGet, scanDir, searchLocations, type SearchOptions } from './locate';
-import { applyLimit, classificationSplit, scaleBytes } from './split';
+import { idxSplit } from './idx-dataset';
+import { datasetCacheDir, howToGet, scanDir, searchLocations, type SearchOptions } from './locate';
+import { IDX_FILES } from './names';
+import { applyLimit } from './split';
 import type { DatasetSplits, LabeledData } from './types';
 
 /** Options of {@link loadMnist} and {@link loadFashionMnist}. */
@@ -37,7 +39,6 @@ export interface IdxLoadOptions extends SearchOptions {
 
 type IdxDatasetName = 'mnist' | 'fashion-mnist';
 
-const NUM_CLASSES = 10;
 const FILES = Object.values(IDX_FILES);
 
 /** Loads MNIST (60,000 train + 10,000 test handwritten digits) from disk, downloading into the cache if allowed. */
@@ -140,37 +141,7 @@ async function readIdxPair(
   limitName: string,
   flatten: boolean,
 ): Promise<LabeledData> {
-  const images = parseIdx(await readFile(imagesPath), imagesPath);
-  if (images.dtype !== 'uint8' || images.dims.length !== 3) {
-    throw new DatasetError(
-      `${imagesPath}: expected unsigned-byte images [count, rows, cols], got ${images.dtype} [${images.dims.join(', ')}]`,
-      [imagesPath],
-    );
-  }
-  const labelsIdx = parseIdx(await readFile(labelsPath), labelsPath);
-  if (labelsIdx.dtype !== 'uint8' || labelsIdx.dims.length !== 1) {
-    throw new DatasetError(
-      `${labelsPath}: expected unsigned-byte labels [count], got ${labelsIdx.dtype} [${labelsIdx.dims.join(', ')}]`,
-      [labelsPath],
-    );
-  }
-  const [count, rows, cols] = images.dims;
-  if (labelsIdx.dims[0] !== count) {
-    throw new DatasetError(
-      `image/label count mismatch: ${basename(imagesPath)} has ${count} images but ${basename(labelsPath)} has ${labelsIdx.dims[0]} labels ` +
-        `(${imagesPath}, ${labelsPath})`,
-      [imagesPath, labelsPath],
-    );
-  }
-  const all = labelsIdx.data as Uint8Array;
-  for (let i = 0; i < all.length; i++) {
-    if (all[i] >= NUM_CLASSES) {
-      throw new DatasetError(`${labelsPath}: label ${all[i]} at index ${i} is outside 0..${NUM_CLASSES - 1}`, [labelsPath]);
-    }
-  }
-  const n = applyLimit(limit, count, limitName);
-  const features = rows * cols;
-  const x = scaleBytes(images.data as Uint8Array, n, features);
-  const labels = all.slice(0, n);
-  return classificationSplit(splitName, x, labels, NUM_CLASSES, [rows, cols, 1], flatten);
+  const images = parseIdx(await readFile(imagesPath), imagesPath, { gunzip: gunzipIdx });
+  const labels = parseIdx(await readFile(labelsPath), labelsPath, { gunzip: gunzipIdx });
+  return idxSplit(splitName, images, labels, { images: imagesPath, labels: labelsPath }, limit, limitName, flatten);
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeIdx } from './idx';
-import { IDX_FILES } from './locate';
+import { IDX_FILES } from './names';
 import { createRng } from './prng';
 
 /** A fresh temporary directory and its cleanup. */

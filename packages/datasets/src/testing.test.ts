@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DatasetNotFoundError, IDX_FILES, IdxFormatError, isCi, realDataOrSkip, requireRealData } from './index';
+import { DatasetNotFoundError, IDX_FILES, IdxFormatError } from './index';
+import { isCi, realDataOrSkip, requireRealData } from './node';
 import { idxFixture, tmpDir, writeFiles } from './test-fixtures';
 
 function nowhere() {

@@ -1,6 +1,7 @@
 import { loadCifar10, type Cifar10LoadOptions } from './cifar';
 import { DatasetNotFoundError } from './errors';
-import { howToGet, type RealDatasetName } from './locate';
+import { howToGet } from './locate';
+import type { RealDatasetName } from './names';
 import { loadFashionMnist, loadMnist, type IdxLoadOptions } from './mnist';
 import type { DatasetSplits } from './types';
 
