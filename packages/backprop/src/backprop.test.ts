@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   BatchNorm,
+  OptionError,
   NETWORK_INPUT,
   activationFactories,
   builtinActivations,
@@ -29,7 +30,7 @@ import {
   type Tensor,
 } from '@bioprop/core';
 import { expectClose, runConformance } from '@bioprop/testing';
-import { backprop, backpropEntry } from './index.js';
+import { backprop, backpropDefaults, backpropEntry, backpropOptions, rules } from './index.js';
 
 // deterministic activations whose autodiff derivative is backprop's (lwta: the winner mask; argMax passes no gradient)
 const EXACT_ACTIVATIONS = ['tanh', 'sigmoid', 'relu', 'relu6', 'softplus', 'linear', 'lwta'] as const;
@@ -55,7 +56,23 @@ it('the tests cover every activation core ships', () => {
 it('the entry lists backprop for any graph', () => {
   expect(backpropEntry.id).toBe('bp');
   expect(backpropEntry.graphs).toBe('any');
+  expect(backpropEntry.defaults).toBe(backpropDefaults);
+  expect(rules).toEqual([backpropEntry]);
   expect(backprop().layerRule?.graphs).toBe('any');
+});
+
+it('has an options schema with no keys: factory and entry are one path, and any key is refused by name', () => {
+  // the factory and the entry give the same options (none)
+  expect(backprop().options).toEqual({});
+  expect(backpropEntry.create().options).toEqual(backprop().options);
+  expect(backpropEntry.create({}).options).toEqual(backprop({}).options);
+  expect(() => backpropEntry.create({ lr: 0.1 })).toThrow(OptionError);
+  expect(() => backpropEntry.create({ lr: 0.1 })).toThrow(/bp: unknown option "lr" \(known: none\)/);
+  expect(() => backprop({ lr: 0.1 } as never)).toThrow(/bp: unknown option "lr"/);
+  expect(() => backpropOptions.parse({ momentum: 0.9 }, 'bp')).toThrow(/unknown option "momentum"/);
+  expect(() => backpropEntry.create(7)).toThrow(/bp must be an object/);
+  // no options, so no defaults: the JSON Schema says exactly that
+  expect(backpropEntry.options.toJSONSchema()).toEqual({ type: 'object', properties: {}, additionalProperties: false });
 });
 
 /** `depth` dense layers: hidden ones use `act`; the last uses `act` too, except linear for the cross-entropies. */

@@ -16,7 +16,8 @@ import {
 import { backprop } from '@bioprop/backprop';
 import { faDefaults, feedbackAlignment } from '@bioprop/feedback-alignment';
 import { dfaDefaults, directFeedbackAlignment } from '@bioprop/direct-feedback-alignment';
-import { linearTask, realDataOrSkip } from '@bioprop/datasets';
+import { linearTask } from '@bioprop/datasets';
+import { realDataOrSkip } from '@bioprop/datasets/node';
 import { seededData } from '@bioprop/testing';
 import { alignmentRecorder, probeAlignment, type AlignmentRecord } from './index.js';
 
@@ -196,7 +197,7 @@ describe('on a Fashion-MNIST subset (6000 train, 784-256-256-10 tanh, 3 epochs, 
   };
 
   it('feedback alignment’s last-epoch angle to backprop is under 90° on every layer', async (ctx) => {
-    const h = await run(ctx, feedbackAlignment(faDefaults.ruleOptions as never), faDefaults);
+    const h = await run(ctx, feedbackAlignment(), faDefaults);
     if (!h) return;
     const last = h[h.length - 1];
     console.log(`[diagnostics] fa δ angles per epoch: ${h.map((r) => r.deltaAngleDeg.map((a) => a.toFixed(1)).join('/')).join(' → ')}; ΔW ${last.updateAngleDeg.map((a) => a.toFixed(1)).join('/')}; weights ${last.weights.map((w) => w.angleDeg.toFixed(1)).join('/')}`);
@@ -206,7 +207,7 @@ describe('on a Fashion-MNIST subset (6000 train, 784-256-256-10 tanh, 3 epochs, 
   });
 
   it('direct feedback alignment’s last-epoch angle to backprop is under 90° on every layer', async (ctx) => {
-    const h = await run(ctx, directFeedbackAlignment(dfaDefaults.ruleOptions as never), dfaDefaults);
+    const h = await run(ctx, directFeedbackAlignment(), dfaDefaults);
     if (!h) return;
     const last = h[h.length - 1];
     console.log(`[diagnostics] dfa δ angles per epoch: ${h.map((r) => r.deltaAngleDeg.map((a) => a.toFixed(1)).join('/')).join(' → ')}; ΔW ${last.updateAngleDeg.map((a) => a.toFixed(1)).join('/')}`);

@@ -29,7 +29,15 @@ import {
 } from '@bioprop/core';
 import { backprop } from '@bioprop/backprop';
 import { expectClose, runConformance } from '@bioprop/testing';
-import { DIRECT_FEEDBACK_KEY, dfaDefaults, dfaEntry, directFeedbackAlignment } from './index.js';
+import {
+  DIRECT_FEEDBACK_KEY,
+  dfaDefaults,
+  dfaEntry,
+  directFeedbackAlignment,
+  directFeedbackAlignmentOptions,
+  directFeedbackAlignmentRule,
+  rules,
+} from './index.js';
 
 beforeAll(async () => {
   await resolveBackend('wasm');
@@ -299,14 +307,29 @@ describe('direct feedback alignment: composition', () => {
     tf.dispose([x, y]);
   });
 
-  it('exports a RuleEntry "dfa" for any graph, whose create merges options over the tuned defaults', () => {
+  it('exports a RuleEntry "dfa" for any graph, whose create validates options against one schema and fills the tuned defaults', () => {
     expect(dfaEntry.id).toBe('dfa');
     expect(dfaEntry.graphs).toBe('any');
     expect(dfaEntry.defaults).toBe(dfaDefaults);
-    expect(dfaEntry.create().options).toEqual(dfaDefaults.ruleOptions);
+    expect(rules).toEqual([dfaEntry]);
+    expect(dfaEntry.create().options).toEqual({ feedbackInit: 'fanInUniform' });
     const r = dfaEntry.create({ feedbackInit: { uniform: 0.1 } });
     expect(r.id).toBe('dfa');
-    expect(r.options).toEqual({ ...(dfaDefaults.ruleOptions as object), feedbackInit: { uniform: 0.1 } });
+    expect(r.options).toEqual({ feedbackInit: { uniform: 0.1 } });
+    // the factory and the entry are one path: the same options, the same errors
+    expect(directFeedbackAlignment({ feedbackInit: { uniform: 0.1 } }).options).toEqual(r.options);
+    expect(directFeedbackAlignment().options).toEqual(dfaEntry.create().options);
+    expect(directFeedbackAlignmentRule(directFeedbackAlignmentOptions.parse({}, 'dfa')).options).toEqual(dfaEntry.create().options);
+    expect(() => dfaEntry.create({ feedbackInt: 'glorot' })).toThrow(/dfa: unknown option "feedbackInt" \(known: feedbackInit\)/);
+    expect(() => directFeedbackAlignmentOptions.parse({ fused: true }, 'dfa')).toThrow(/dfa: unknown option "fused"/);
+    expect(() => dfaEntry.create({ feedbackInit: 'xavier' })).toThrow(/dfa\.feedbackInit must be one of 'glorot', 'fanInUniform'/);
+    // the JSON Schema carries the tuned default and the description
+    expect(dfaEntry.options.toJSONSchema()).toMatchObject({
+      type: 'object',
+      additionalProperties: false,
+      properties: { feedbackInit: { default: 'fanInUniform', description: expect.stringContaining('D_l') } },
+    });
+    expect(dfaEntry.options.toJSONSchema().required).toBeUndefined();
   });
 
   it('leaks no tensor in a training step', () => {

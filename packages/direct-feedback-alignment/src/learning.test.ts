@@ -13,7 +13,8 @@ import {
   type TrainData,
 } from '@bioprop/core';
 import { backprop, backpropDefaults } from '@bioprop/backprop';
-import { loadDigits, realDataOrSkip } from '@bioprop/datasets';
+import { loadDigits } from '@bioprop/datasets';
+import { realDataOrSkip } from '@bioprop/datasets/node';
 import { dfaDefaults, directFeedbackAlignment } from './index.js';
 
 beforeAll(async () => {
@@ -51,7 +52,7 @@ describe('on a Fashion-MNIST subset (6000 train, 1000 test, 784-256-256-10 tanh,
   it(`direct feedback alignment (its defaults) reaches ${THRESHOLD}`, async (ctx) => {
     const data = await realDataOrSkip('fashion-mnist', { limitTrain: 6000, limitTest: 1000 }, ctx);
     if (!data) return;
-    const acc = await train(mlp([256, 256], dfaDefaults.kernelInit, 7), directFeedbackAlignment(dfaDefaults.ruleOptions as never), dfaDefaults.optimizer, data, 3, 7);
+    const acc = await train(mlp([256, 256], dfaDefaults.kernelInit, 7), directFeedbackAlignment(), dfaDefaults.optimizer, data, 3, 7);
     console.log(`[dfa] fashion-mnist subset accuracy ${acc.toFixed(4)}`);
     expect(acc).toBeGreaterThanOrEqual(THRESHOLD);
   });
@@ -64,7 +65,7 @@ describe('a 7-hidden-layer tanh net 784-(240×7)-10 from all-zero forward weight
     const data = await loadDigits({ limitTrain: 6000, limitTest: 1000 });
     const dfaNet = mlp(hidden, 'zero', 7);
     expect(dfaNet.layers.every((l) => l.params.kernel.dataSync().every((v) => v === 0))).toBe(true);
-    const dfa = await train(dfaNet, directFeedbackAlignment(dfaDefaults.ruleOptions as never), dfaDefaults.optimizer, data, 3, 7);
+    const dfa = await train(dfaNet, directFeedbackAlignment(), dfaDefaults.optimizer, data, 3, 7);
     // with zero weights every hidden unit is 0 and backprop's Wᵀδ is 0: only the top bias can learn
     // (no amount of training changes that, so a short run shows it)
     const few = { train: { ...data.train, count: 512, x: data.train.x.subarray(0, 512 * 784), y: data.train.y.subarray(0, 512 * 10) }, test: data.test };

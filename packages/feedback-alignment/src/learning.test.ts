@@ -13,7 +13,8 @@ import {
   type RuleDefaults,
 } from '@bioprop/core';
 import { backprop, backpropDefaults } from '@bioprop/backprop';
-import { linearTask, realDataOrSkip } from '@bioprop/datasets';
+import { linearTask } from '@bioprop/datasets';
+import { realDataOrSkip } from '@bioprop/datasets/node';
 import { faDefaults, feedbackAlignment } from './index.js';
 
 beforeAll(async () => {

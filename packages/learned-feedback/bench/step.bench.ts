@@ -1,12 +1,13 @@
 /**
- * One training step of each rule against backprop in the same run: 784-256-256-10 tanh, batch 128, wasm,
- * every rule with its tuned defaults (forward optimizer included). Ratios to backprop go in the README.
+ * One training step of each rule: 784-256-256-10 tanh, batch 128, wasm, every rule with its tuned defaults (forward
+ * optimizer included), and feedback alignment as learned feedback with zero coefficients. Ratios to backprop, measured
+ * interleaved, come from the private integration package:
+ *   pnpm --filter @bioprop/integration step-ratio --rules sa,aa,wm,ia,kp --optimizer tuned
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { bench, describe } from 'vitest';
 import { createTrainer, dense, randomSource, resolveBackend, resolveOptimizer, sequential, type OptimizerConfig, type Rule } from '@bioprop/core';
-import { backprop } from '@bioprop/backprop';
-import { decay, learnedFeedback, learnedFeedbackEntries, ruleDefaults } from '../src/index.js';
+import { decay, learnedFeedback, rules, ruleDefaults } from '../src/index.js';
 
 await resolveBackend('wasm');
 
@@ -30,7 +31,6 @@ function stepper(rule: Rule, optimizer: OptimizerConfig) {
 const options = { time: 3000, warmupIterations: 5 };
 
 describe('training step, 784-256-256-10 tanh, batch 128 (wasm)', () => {
-  bench('backprop', stepper(backprop(), ruleDefaults.sa.optimizer), options);
   bench('fa (learned feedback, zero coefficients)', stepper(learnedFeedback({ id: 'fa', terms: [decay(0)] }), ruleDefaults.sa.optimizer), options);
-  for (const entry of learnedFeedbackEntries) bench(entry.id, stepper(entry.create(), entry.defaults.optimizer), options);
+  for (const entry of rules) bench(entry.id, stepper(entry.create(), entry.defaults.optimizer), options);
 });

@@ -1,12 +1,12 @@
 import { adam, conv2d, dense, locallyConnected2d, momentum, perLayer, sequential, withUpdateNoise, type Network } from '@bioprop/core';
 import { runConformance } from '@bioprop/testing';
-import { amp, decay, learnedFeedback, learnedFeedbackEntries, nullTerm, self, sparse, symmetricAlignment, activationAlignment } from './index.js';
+import { amp, decay, learnedFeedback, rules, nullTerm, self, sparse, symmetricAlignment, activationAlignment } from './index.js';
 import { KERNELLESS_MATCH, kernellessNetwork, presetNetwork } from './test-helpers.js';
 
 const unsupported = { network: kernellessNetwork, match: KERNELLESS_MATCH };
 
 // every named rule with its tuned defaults, as the CLI creates it
-for (const entry of learnedFeedbackEntries) {
+for (const entry of rules) {
   runConformance({
     name: `${entry.name} (${entry.id}, tuned defaults)`,
     createRule: () => entry.create(),
@@ -27,7 +27,7 @@ const imageNet = (seed: number): Network =>
     ],
     seed,
   });
-for (const entry of learnedFeedbackEntries) {
+for (const entry of rules) {
   runConformance({
     name: `${entry.name} (${entry.id}) on conv2d and locallyConnected2d layers`,
     createRule: () => entry.create(),
@@ -47,7 +47,7 @@ const LENET_RATE = 0.005;
 // measured at 0.002–0.05: IA's B stays 82–90° from W in the convolutions while the loss climbs, and passes 90° at the
 // output layer (its signal then opposes backprop's)
 const IA_ON_LENET = "IA's B stays 82–90° from W on LeNet-5 (past 90° at the output layer) and the loss rises at every forward rate from 0.002 to 0.05";
-for (const entry of learnedFeedbackEntries) {
+for (const entry of rules) {
   runConformance({
     name: `${entry.name} (${entry.id}) on lenet5`,
     createRule: () => entry.create(),

@@ -1,26 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { OptionError, RuleSupportError, deltaFromSignal, layerwise, type LayerRule, type Rule } from '@bioprop/core';
-import { FEEDBACK_KEY, checkFeedbackLayer, checkIdentity, createFeedback, feedbackInitJson, feedbackOf, validateFeedbackInit, type FeedbackInit } from './feedback.js';
-
-export interface KolenPollackOptions {
-  /** How B starts (default Glorot uniform from the layer's stream `rule/<id>/layer<l>`; `'kernel'` starts tied). */
-  feedbackInit?: FeedbackInit;
-  id?: string;
-  name?: string;
-}
+import { RuleSupportError, deltaFromSignal, type LayerRule } from '@bioprop/core';
+import { FEEDBACK_KEY, checkFeedbackLayer, createFeedback, feedbackOf } from './feedback.js';
+import type { KolenPollackConfig } from './options.js';
 
 /**
- * The layer rule behind `kolenPollack`: B is learned layer state (`B`) that moves by W's applied step, with no
- * optimizer of its own. `kolenPollack(options).layerRule` is the same value.
+ * Kolen–Pollack at one layer, from a filled config: FA's backward pass, and after each step B receives W's applied
+ * step (after W's optimizer, excluding decoupled decay) plus the same decoupled decay `(1−λ)`, so `W − B` shrinks
+ * exactly as `(1−λ)^t`. B is learned layer state (`B`) with no optimizer of its own.
  */
-export function kolenPollackRule(options: KolenPollackOptions = {}): LayerRule {
-  if (!options || typeof options !== 'object') throw new OptionError('kolenPollack: options must be an object');
-  const { id, name } = checkIdentity(options, 'kp', 'Kolen–Pollack');
-  const init = validateFeedbackInit(options.feedbackInit, `${id}: feedbackInit`);
+export function kolenPollackRule(o: KolenPollackConfig): LayerRule {
+  const id = 'kp';
+  const init = o.feedbackInit;
   return {
     id,
-    name,
-    options: { feedbackInit: feedbackInitJson(init) },
+    name: 'Kolen–Pollack',
+    options: o,
     usesSignal: true,
     graphs: 'any',
     check: (ctx) => checkFeedbackLayer(id, ctx),
@@ -49,14 +43,4 @@ export function kolenPollackRule(options: KolenPollackOptions = {}): LayerRule {
     },
     feedbackWeights: feedbackOf,
   };
-}
-
-/**
- * Kolen–Pollack: FA's backward pass, and after each step B receives W's applied step (after W's optimizer,
- * excluding decoupled decay) plus the same decoupled decay `(1−λ)`, so `W − B` shrinks exactly as `(1−λ)^t`.
- * Give the forward optimizer a `decoupledDecay` (e.g. `momentum({ lr, decoupledDecay: 5e-3 })`): with λ = 0,
- * `W − B` never shrinks.
- */
-export function kolenPollack(options: KolenPollackOptions = {}): Rule {
-  return layerwise(kolenPollackRule(options));
 }

@@ -19,8 +19,6 @@ import {
   randomSource,
   randomStream,
   resolveBackend,
-  restoreTrainer,
-  saveCheckpoint,
   sequential,
   sgd,
   stepContext,
@@ -29,6 +27,7 @@ import {
   type Rule,
   type TrainData,
 } from '@bioprop/core';
+import { restoreTrainer, saveCheckpoint } from '@bioprop/core/node';
 import { backprop } from '@bioprop/backprop';
 import {
   activationAlignment,
@@ -40,9 +39,9 @@ import {
   informationAlignment,
   kolenPollack,
   learnedFeedback,
-  learnedFeedbackEntries,
   normalTensor,
   nullTerm,
+  rules,
   symmetricAlignment,
   weightMirror,
   weightMirrorEntry,
@@ -309,15 +308,20 @@ describe('learned feedback: the FA backward pass with trained B', () => {
     done(full);
   });
 
-  it('options are validated at the boundary', () => {
-    expect(() => learnedFeedback({} as never)).toThrow(/terms must be an array/);
+  it('options are validated at the boundary, messages naming the rule and the option', () => {
+    expect(() => learnedFeedback({} as never)).toThrow(/lf\.terms is required/);
     expect(() => learnedFeedback({ terms: [amp(1)], feedbackOptimizer: { name: 'lbfgs', lr: 1 } as never })).toThrow(OptionError);
-    expect(() => learnedFeedback({ terms: [amp(1)], feedbackOptimizer: { name: 'sgd', lr: -1 } })).toThrow(/lr/);
-    expect(() => learnedFeedback({ terms: [amp(1)], feedbackInputs: { noise: -1 } })).toThrow(/noise/);
-    expect(() => learnedFeedback({ terms: [amp(1)], feedbackInit: 'kernal' as never })).toThrow(OptionError);
-    expect(() => symmetricAlignment({ self: Infinity })).toThrow(/self coefficient/);
-    expect(() => weightMirror({ mirror: { sigma: NaN } })).toThrow(/sigma/);
-    expect(() => learnedFeedback({ terms: [amp(1)], feedbackSamples: 0 })).toThrow(/feedbackSamples/);
+    expect(() => learnedFeedback({ terms: [amp(1)], feedbackOptimizer: { name: 'sgd', lr: -1 } })).toThrow(/lf\.feedbackOptimizer must be an optimizer spec/);
+    expect(() => learnedFeedback({ terms: [amp(1)], feedbackInputs: { noise: -1 } })).toThrow(/lf\.feedbackInputs must be/);
+    expect(() => learnedFeedback({ terms: [amp(1)], feedbackInit: 'kernal' as never })).toThrow(/lf\.feedbackInit must be one of 'glorot', 'kernel'/);
+    expect(() => learnedFeedback({ id: 'mine', terms: [amp(1)], feedbakSamples: 2 } as never)).toThrow(/mine: unknown option "feedbakSamples" \(known: terms, /);
+    expect(() => learnedFeedback({ terms: [{ primitive: 'hebbian', coefficient: 1 } as never] })).toThrow(/lf\.terms\[0\] must be a term/);
+    expect(() => symmetricAlignment({ self: Infinity })).toThrow(/sa\.self must be a number, a schedule/);
+    expect(() => weightMirror({ mirror: { sigma: NaN } })).toThrow(/wm\.mirror must be false, or an object with keys sigma, batchSize/);
+    expect(() => learnedFeedback({ terms: [amp(1)], feedbackSamples: 0 })).toThrow(/lf\.feedbackSamples must be an integer ≥ 1 or null/);
+    // a cross-field check the schema cannot express: σ = √(decay/amp) needs a non-negative ratio
+    expect(() => weightMirror({ amp: 1e-3, decay: -2e-3 })).toThrow(/wm: σ = √\(decay\/amp\) needs decay\/amp ≥ 0/);
+    expect(weightMirror({ amp: 1e-3, decay: -2e-3, mirror: { sigma: 1 } }).options).toMatchObject({ mirror: { sigma: 1, batchSize: 64 } });
   });
 });
 
@@ -344,24 +348,24 @@ describe('mirror-mode noise', () => {
 });
 
 describe('named rules as entries', () => {
-  it('exports sa, aa, wm, ia, kp with JSON defaults that create the rule', () => {
-    expect(learnedFeedbackEntries.map((e) => e.id)).toEqual(['sa', 'aa', 'wm', 'ia', 'kp']);
-    for (const e of learnedFeedbackEntries) {
+  it('exports sa, aa, wm, ia, kp with JSON defaults; each creates its rule with its filled options', () => {
+    expect(rules.map((e) => e.id)).toEqual(['sa', 'aa', 'wm', 'ia', 'kp']);
+    for (const e of rules) {
       expect(JSON.parse(JSON.stringify(e.defaults))).toEqual(e.defaults);
       expect(e.supports).toContain('dense');
       const rule = e.create();
       expect(rule.id).toBe(e.id);
       expect(rule.options).toEqual(JSON.parse(JSON.stringify(rule.options)));
+      // the options a rule reports create the same rule again
+      expect(e.create(rule.options).options).toEqual(rule.options);
     }
     // weight mirror's noise: σ = √(decay/amp) of the options in force (the fixed point stays the kernel), 64 samples
-    expect(weightMirrorEntry.create().options).toMatchObject({ feedbackInputs: { noise: Math.sqrt(2), batchSize: 64 } });
-    expect(weightMirrorEntry.create({ amp: 2e-3 }).options).toMatchObject({ feedbackInputs: { noise: 1, batchSize: 64 } });
+    expect(weightMirrorEntry.create().options).toMatchObject({ mirror: { sigma: Math.sqrt(2), batchSize: 64 } });
+    expect(weightMirrorEntry.create({ amp: 2e-3 }).options).toMatchObject({ mirror: { sigma: 1, batchSize: 64 } });
+    expect(weightMirrorEntry.create({ mirror: false }).options).toMatchObject({ mirror: false });
     // user options override the tuned ones
     const r = activationAlignmentEntry.create({ sparse: 5e-3, feedbackOptimizer: { name: 'adam', lr: 1e-3 } });
-    expect(r.options).toMatchObject({
-      terms: [{ primitive: 'amp', coefficient: 2e-3 }, { primitive: 'sparse', coefficient: 5e-3 }],
-      feedbackOptimizer: { name: 'adam', lr: 1e-3 },
-    });
+    expect(r.options).toEqual({ amp: 2e-3, sparse: 5e-3, feedbackOptimizer: { name: 'adam', lr: 1e-3 }, feedbackInit: 'glorot', feedbackSamples: 32 });
   });
 });
 

@@ -1,78 +1,39 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  OptionError,
   RuleSupportError,
-  checkNumber,
   deltaFromSignal,
-  layerwise,
   resolveOptimizer,
   type JsonValue,
   type Layer,
   type LayerRule,
   type LayerStepContext,
   type Optimizer,
-  type OptimizerConfig,
   type OptimizerSpec,
   type RandomStream,
-  type Rule,
   type Tensor,
   type Variable,
 } from '@bioprop/core';
-import { FEEDBACK_KEY, checkFeedbackLayer, checkIdentity, createFeedback, feedbackInitJson, feedbackOf, validateFeedbackInit, type FeedbackInit } from './feedback.js';
-import { kernelGradient, linearNoBias, linearOutput, resolveTerm, weightUses, type FeedbackTerm, type TermContext, type TermLike } from './primitives.js';
+import { FEEDBACK_KEY, checkFeedbackLayer, createFeedback, feedbackOf } from './feedback.js';
+import { isOptimizerSpec, type FeedbackOptimizerLike, type LearnedFeedbackConfig } from './options.js';
+import { kernelGradient, linearNoBias, linearOutput, resolveTerm, weightUses, type FeedbackTerm, type TermContext } from './primitives.js';
 
-/** Where the terms' `x` and `r` come from. */
-export type FeedbackInputs =
-  | 'data'
-  /**
-   * Mirror mode (weight mirror): `x ~ N(0, noise²)` shaped like the kernel's input, `r` = the kernel's linear map
-   * of it (no bias), a fresh draw every step from the layer's stream `rule/<id>/layer<l>`.
-   */
-  | { noise: number; batchSize?: number };
-
-/** B's optimizer: a core spec (`sgd({ lr: 10 })`) or its JSON form (`{ name: 'sgd', lr: 10 }`). */
-export type FeedbackOptimizerLike = OptimizerSpec | OptimizerConfig;
-
-export interface LearnedFeedbackOptions {
-  /** The regularizer `R(B) = Σ c_i(t) R_i(B)`: e.g. `[amp(1e-3), decay(2e-3)]`. */
-  terms: readonly TermLike[];
-  /** B's own optimizer (never the forward one). Default `sgd({ lr: 10 })`: `η_B · 2e-3 = 0.02` per step. */
-  feedbackOptimizer?: FeedbackOptimizerLike;
-  /** How B starts (default Glorot uniform from the layer's stream `rule/<id>/layer<l>`; `'kernel'` starts at backprop). */
-  feedbackInit?: FeedbackInit;
-  /** `'data'` (default) or mirror mode `{ noise: σ, batchSize? }`. */
-  feedbackInputs?: FeedbackInputs;
-  /**
-   * Data mode: B's update reads only the first `feedbackSamples` samples of each batch (an unbiased estimate of
-   * the same expectation at a fraction of the cost: B's products scale with the samples). Default: the whole batch.
-   */
-  feedbackSamples?: number;
-  /** Rule id and name (the named rules set theirs). */
-  id?: string;
-  name?: string;
+/** B's optimizer as a spec (a JSON config, already validated by the schema, becomes core's spec). */
+export function feedbackOptimizerSpec(like: FeedbackOptimizerLike): OptimizerSpec {
+  return isOptimizerSpec(like) ? like : resolveOptimizer(like);
 }
 
-/** The default B optimizer of the generic rule: `η_B = 10` makes `η_B · 2e-3` (the papers' decay) 0.02 per step. */
-export const DEFAULT_FEEDBACK_OPTIMIZER: OptimizerConfig = { name: 'sgd', lr: 10 };
-
-function optimizerJson(spec: OptimizerSpec): JsonValue {
-  return { name: spec.name, ...(spec.config as Record<string, JsonValue>) };
-}
-
-export function resolveFeedbackOptimizer(like: FeedbackOptimizerLike | undefined, where: string): OptimizerSpec {
-  try {
-    return resolveOptimizer((like ?? DEFAULT_FEEDBACK_OPTIMIZER) as Parameters<typeof resolveOptimizer>[0]);
-  } catch (e) {
-    throw new OptionError(`${where}: ${(e as Error).message}`);
-  }
-}
-
-function validateInputs(like: FeedbackInputs | undefined, where: string): FeedbackInputs {
-  if (like === undefined || like === 'data') return 'data';
-  if (!like || typeof like !== 'object') throw new OptionError(`${where}: feedbackInputs must be 'data' or { noise: σ, batchSize? }`);
-  checkNumber(`${where}: feedbackInputs.noise`, like.noise, { min: 0 });
-  if (like.batchSize !== undefined) checkNumber(`${where}: feedbackInputs.batchSize`, like.batchSize, { min: 1, integer: true });
-  return { noise: like.noise, ...(like.batchSize !== undefined ? { batchSize: like.batchSize } : {}) };
+/**
+ * A filled config as the JSON a rule's `options` carry: terms by their `toJSON`, optimizer specs as `{ name, …config }`,
+ * functions (coefficients given as functions) as `'<function>'`.
+ */
+export function optionsJson(config: object): JsonValue {
+  return JSON.parse(
+    JSON.stringify(config, (_key, v: unknown) => {
+      if (typeof v === 'function') return '<function>';
+      if (isOptimizerSpec(v)) return { name: v.name, ...(v.config as Record<string, JsonValue>) };
+      return v;
+    }),
+  ) as JsonValue;
 }
 
 /** Term context whose x, r are computed only when a term reads them. */
@@ -138,27 +99,15 @@ export function combinedGradient(terms: readonly FeedbackTerm[], coefs: readonly
 const FEEDBACK_OPTIMIZER = 'feedback';
 
 /**
- * The layer rule behind `learnedFeedback`: B is layer state (`B`, learned), trained by its own optimizer
- * (`feedback`), drawn from the layer's random stream. `learnedFeedback(options).layerRule` is the same value.
+ * The layer rule behind `learnedFeedback`, from a filled config (`learnedFeedbackOptions.parse(…)`, or one a named
+ * rule builds): B is layer state (`B`, learned), trained by its own optimizer (`feedback`), drawn from the layer's
+ * random stream. `learnedFeedback(options).layerRule` is the same value.
  */
-export function learnedFeedbackRule(options: LearnedFeedbackOptions): LayerRule {
-  if (!options || typeof options !== 'object') throw new OptionError('learnedFeedback: options must be an object with terms');
-  const { id, name } = checkIdentity(options, 'lf', 'learned feedback');
-  const where = `${id}`;
-  if (!Array.isArray(options.terms)) throw new OptionError(`${where}: terms must be an array, e.g. [amp(1e-3), decay(2e-3)]`);
-  const terms = options.terms.map((t, i) => resolveTerm(t, `${where}: terms[${i}]`));
-  const optimizerSpec = resolveFeedbackOptimizer(options.feedbackOptimizer, `${where}: feedbackOptimizer`);
-  const init = validateFeedbackInit(options.feedbackInit, `${where}: feedbackInit`);
-  const inputs = validateInputs(options.feedbackInputs, where);
-  const samples = options.feedbackSamples;
-  if (samples !== undefined) checkNumber(`${where}: feedbackSamples`, samples, { min: 1, integer: true });
-  const json: JsonValue = {
-    terms: terms.map((t) => t.toJSON()),
-    feedbackOptimizer: optimizerJson(optimizerSpec),
-    feedbackInit: feedbackInitJson(init),
-    feedbackInputs: inputs as JsonValue,
-    ...(samples !== undefined ? { feedbackSamples: samples } : {}),
-  };
+export function learnedFeedbackRule(o: LearnedFeedbackConfig): LayerRule {
+  const { id, name, feedbackInit: init, feedbackInputs: inputs, feedbackSamples: samples } = o;
+  const terms = o.terms.map((t, i) => resolveTerm(t, `${id}.terms[${i}]`));
+  const optimizerSpec = feedbackOptimizerSpec(o.feedbackOptimizer);
+  const json = optionsJson({ terms, feedbackOptimizer: optimizerSpec, feedbackInit: init, feedbackInputs: inputs, feedbackSamples: samples });
 
   /** What the terms read at this layer: the kernel's input x and its linear output r (data), or noise (mirror). */
   const termContext = (ctx: LayerStepContext, B: Tensor): TermContext => {
@@ -167,7 +116,7 @@ export function learnedFeedbackRule(options: LearnedFeedbackOptions): LayerRule 
     const uses = weightUses(layer);
     if (inputs === 'data') {
       const n = layerTrace.input.shape[0];
-      const m = samples === undefined ? n : Math.min(n, samples);
+      const m = samples === null ? n : Math.min(n, samples);
       const head = (t: Tensor) => (m === n ? t : tf.slice(t, 0, m));
       return new LazyTermContext(layer, B, m * uses, () => head(layerTrace.input), (x) => linearOutput(layer, x, head(layerTrace.pre)));
     }
@@ -219,14 +168,4 @@ export function learnedFeedbackRule(options: LearnedFeedbackOptions): LayerRule 
     },
     feedbackWeights: feedbackOf,
   };
-}
-
-/**
- * Learned feedback (Kunin et al. 2020): the backward pass of feedback alignment, `δ_{l-1} = (B_l δ_l) ⊙ f'(a_{l-1})`,
- * with each B trained by its own optimizer on `R(B) = Σ c_i(t) R_i(B)`, a weighted sum of the primitives.
- *
- * @example learnedFeedback({ terms: [amp(1e-3), decay(2e-3)], feedbackOptimizer: sgd({ lr: 10 }) })
- */
-export function learnedFeedback(options: LearnedFeedbackOptions): Rule {
-  return layerwise(learnedFeedbackRule(options));
 }

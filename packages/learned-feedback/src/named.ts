@@ -1,128 +1,94 @@
-import { OptionError, checkNumber } from '@bioprop/core';
-import type { CoefficientLike } from './coefficients.js';
-import { namedDefaults } from './defaults.js';
-import type { FeedbackInit } from './feedback.js';
-import { learnedFeedback, type FeedbackOptimizerLike } from './learned-feedback.js';
+import { OptionError, type LayerRule } from '@bioprop/core';
+import { learnedFeedbackRule, optionsJson } from './learned-feedback.js';
+import {
+  weightMirrorOptions,
+  type ActivationAlignmentConfig,
+  type FeedbackInputs,
+  type InformationAlignmentConfig,
+  type SymmetricAlignmentConfig,
+  type WeightMirrorConfig,
+} from './options.js';
 import { amp, decay, nullTerm, self, sparse } from './primitives.js';
-import type { Rule } from '@bioprop/core';
 
-/** Options every named rule takes besides its coefficients. */
-export interface NamedRuleOptions {
-  /** Data rules: B's update reads only the first n samples of each batch (default: the rule's tuned value). */
-  feedbackSamples?: number;
-  /** B's optimizer (default: the tuned one of the rule, see the README). */
-  feedbackOptimizer?: FeedbackOptimizerLike;
-  /** How B starts (default Glorot uniform from the layer's stream `rule/<id>/layer<l>`). */
-  feedbackInit?: FeedbackInit;
-}
-
-export interface SymmetricAlignmentOptions extends NamedRuleOptions {
-  /** α, the Self coefficient. */
-  self?: CoefficientLike;
-  /** β, the Decay coefficient. The fixed point is `B = (α/β)·kernel`. */
-  decay?: CoefficientLike;
-}
-
-export interface ActivationAlignmentOptions extends NamedRuleOptions {
-  amp?: CoefficientLike;
-  sparse?: CoefficientLike;
-}
-
-export interface WeightMirrorOptions extends NamedRuleOptions {
-  amp?: CoefficientLike;
-  decay?: CoefficientLike;
-  /**
-   * Mirror mode: B learns from `x ~ N(0, σ²)` pushed through the layer, not the data. Default on, with
-   * `σ = √(decay/amp)` so the fixed point `B = (amp·σ²/decay)·kernel` is the kernel itself. `false` uses the data.
-   */
-  mirror?: false | { sigma?: number; batchSize?: number };
-}
-
-export interface InformationAlignmentOptions extends NamedRuleOptions {
-  amp?: CoefficientLike;
-  null?: CoefficientLike;
-  decay?: CoefficientLike;
-}
-
-const pick = <T>(value: T | undefined, fallback: T): T => (value === undefined ? fallback : value);
-
-function common(o: NamedRuleOptions, d: { feedbackOptimizer: FeedbackOptimizerLike; feedbackSamples?: number }) {
-  const samples = pick(o.feedbackSamples, d.feedbackSamples);
-  return {
-    feedbackOptimizer: pick(o.feedbackOptimizer, d.feedbackOptimizer),
-    ...(o.feedbackInit !== undefined ? { feedbackInit: o.feedbackInit } : {}),
-    ...(samples !== undefined ? { feedbackSamples: samples } : {}),
-  };
-}
-
-function checkObject(o: unknown, where: string): void {
-  if (o === null || typeof o !== 'object') throw new OptionError(`${where}: options must be an object`);
+/** A composition of primitives as a named rule: the generic layer rule, reporting the named rule's own options. */
+function named(rule: LayerRule, config: object): LayerRule {
+  return { ...rule, options: optionsJson(config) };
 }
 
 /** Symmetric alignment, SA = α·Self + β·Decay: B is pulled toward `(α/β)·kernel` (backprop when α = β). */
-export function symmetricAlignment(options: SymmetricAlignmentOptions = {}): Rule {
-  checkObject(options, 'symmetricAlignment');
-  const d = namedDefaults.sa;
-  return learnedFeedback({
+export function symmetricAlignmentRule(o: SymmetricAlignmentConfig): LayerRule {
+  const rule = learnedFeedbackRule({
     id: 'sa',
     name: 'symmetric alignment',
-    terms: [self(pick(options.self, d.self)), decay(pick(options.decay, d.decay))],
-    ...common(options, d),
+    terms: [self(o.self), decay(o.decay)],
+    feedbackOptimizer: o.feedbackOptimizer,
+    feedbackInit: o.feedbackInit,
+    feedbackInputs: 'data',
+    feedbackSamples: null,
   });
+  return named(rule, o);
 }
 
 /** Activation alignment, AA = α·Amp + β·Sparse: fixed point `Σ B = (α/β) Σ kernel` (`Σ = E[x xᵀ]`). */
-export function activationAlignment(options: ActivationAlignmentOptions = {}): Rule {
-  checkObject(options, 'activationAlignment');
-  const d = namedDefaults.aa;
-  return learnedFeedback({
+export function activationAlignmentRule(o: ActivationAlignmentConfig): LayerRule {
+  const rule = learnedFeedbackRule({
     id: 'aa',
     name: 'activation alignment',
-    terms: [amp(pick(options.amp, d.amp)), sparse(pick(options.sparse, d.sparse))],
-    ...common(options, d),
+    terms: [amp(o.amp), sparse(o.sparse)],
+    feedbackOptimizer: o.feedbackOptimizer,
+    feedbackInit: o.feedbackInit,
+    feedbackInputs: 'data',
+    feedbackSamples: o.feedbackSamples,
   });
+  return named(rule, o);
+}
+
+const wmDefaults = weightMirrorOptions.parse({}, 'wm');
+
+/**
+ * Weight mirror's σ: the one given, else `√(decay/amp)`, which makes the fixed point `B = (amp·σ²/decay)·kernel` the
+ * kernel itself; scheduled coefficients (no single ratio) take the default coefficients' ratio.
+ */
+export function mirrorSigma(o: WeightMirrorConfig): number | null {
+  if (o.mirror === false) return null;
+  if (o.mirror.sigma !== undefined) return o.mirror.sigma;
+  const { amp: a, decay: b } = o;
+  const ratio = typeof a === 'number' && typeof b === 'number' && a !== 0 ? b / a : Number(wmDefaults.decay) / Number(wmDefaults.amp);
+  if (!(ratio >= 0)) throw new OptionError(`wm: σ = √(decay/amp) needs decay/amp ≥ 0 (got ${ratio}); give mirror.sigma`);
+  return Math.sqrt(ratio);
 }
 
 /**
  * Weight mirror (Akrout et al. 2019), WM = α·Amp + β·Decay, in mirror mode by default: B learns from white noise
- * `x ~ N(0, σ²)` pushed through the layer's linear map, so `E[x rᵀ] = σ²·kernel` and B → `(α σ²/β)·kernel`.
+ * `x ~ N(0, σ²)` pushed through the layer's linear map, so `E[x rᵀ] = σ²·kernel` and B → `(α σ²/β)·kernel`. Its
+ * options report the σ in force.
  */
-export function weightMirror(options: WeightMirrorOptions = {}): Rule {
-  checkObject(options, 'weightMirror');
-  const d = namedDefaults.wm;
-  const a = pick(options.amp, d.amp);
-  const b = pick(options.decay, d.decay);
-  const mirror = options.mirror === undefined ? {} : options.mirror;
-  let feedbackInputs: { noise: number; batchSize?: number } | 'data' = 'data';
-  if (mirror !== false) {
-    if (typeof mirror !== 'object' || mirror === null) throw new OptionError('weightMirror: mirror must be false or { sigma?, batchSize? }');
-    let sigma = mirror.sigma;
-    if (sigma === undefined) {
-      // σ² = β/α makes the fixed point B = kernel; scheduled coefficients fall back to the default ratio
-      const ratio = typeof a === 'number' && typeof b === 'number' && a > 0 ? b / a : d.decay / d.amp;
-      sigma = Math.sqrt(ratio);
-    }
-    checkNumber('weightMirror mirror.sigma', sigma, { min: 0 });
-    const batchSize = mirror.batchSize ?? d.mirror.batchSize;
-    feedbackInputs = { noise: sigma, ...(batchSize !== undefined ? { batchSize } : {}) };
-  }
-  return learnedFeedback({
+export function weightMirrorRule(o: WeightMirrorConfig): LayerRule {
+  const sigma = mirrorSigma(o);
+  const mirror = o.mirror === false || sigma === null ? false : { sigma, batchSize: o.mirror.batchSize };
+  const feedbackInputs: FeedbackInputs = mirror === false ? 'data' : { noise: mirror.sigma, batchSize: mirror.batchSize };
+  const rule = learnedFeedbackRule({
     id: 'wm',
     name: 'weight mirror',
-    terms: [amp(a), decay(b)],
+    terms: [amp(o.amp), decay(o.decay)],
+    feedbackOptimizer: o.feedbackOptimizer,
+    feedbackInit: o.feedbackInit,
     feedbackInputs,
-    ...common(options, d),
+    feedbackSamples: o.feedbackSamples,
   });
+  return named(rule, { ...o, mirror });
 }
 
 /** Information alignment, IA = α·Amp + β·Null + γ·Decay: fixed point `B = α Σ Wᵀ (β W Σ Wᵀ + γ I)⁻¹`. */
-export function informationAlignment(options: InformationAlignmentOptions = {}): Rule {
-  checkObject(options, 'informationAlignment');
-  const d = namedDefaults.ia;
-  return learnedFeedback({
+export function informationAlignmentRule(o: InformationAlignmentConfig): LayerRule {
+  const rule = learnedFeedbackRule({
     id: 'ia',
     name: 'information alignment',
-    terms: [amp(pick(options.amp, d.amp)), nullTerm(pick(options.null, d.null)), decay(pick(options.decay, d.decay))],
-    ...common(options, d),
+    terms: [amp(o.amp), nullTerm(o.null), decay(o.decay)],
+    feedbackOptimizer: o.feedbackOptimizer,
+    feedbackInit: o.feedbackInit,
+    feedbackInputs: 'data',
+    feedbackSamples: o.feedbackSamples,
   });
+  return named(rule, o);
 }

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTrainer, dense, momentum, randomSource, resolveBackend, sequential, type Rule } from '@bioprop/core';
 import { backprop } from '@bioprop/backprop';
-import { loadDigits, realDataOrSkip, type DatasetSplits } from '@bioprop/datasets';
+import { loadDigits, type DatasetSplits } from '@bioprop/datasets';
+import { realDataOrSkip } from '@bioprop/datasets/node';
 import { activationAlignment, feedbackAngles, symmetricAlignment } from './index.js';
 
 beforeAll(async () => {

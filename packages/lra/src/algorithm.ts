@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cauchyGrad, type ForwardTrace, type Layer, type RandomStream, type StepContext, type Tensor, type TensorMap } from '@bioprop/core';
-import type { ResolvedLraOptions } from './options.js';
+import type { LraConfig } from './options.js';
 
 /*
  * LRA on a chain of blocks. Layer l is kernel l with its block (the activation, pooling, batch norm… after it):
@@ -96,7 +96,7 @@ const STRUCTURAL = { structural: true } as const;
  * `at` is the trace the blocks are evaluated at (the forward trace, or the moved temporaries in the K loop).
  */
 export function correction(
-  o: ResolvedLraOptions,
+  o: LraConfig,
   layer: Layer,
   delta: Tensor,
   error: LocalError,
@@ -169,7 +169,7 @@ interface LayerPass {
 export function computeLra(
   ctx: StepContext,
   feedback: readonly (Tensor | null)[] | null,
-  o: ResolvedLraOptions,
+  o: LraConfig,
   track: 'none' | 'last' | 'all' = 'last',
 ): LraComputation {
   const { network, trace, target, loss } = ctx;

@@ -1,9 +1,14 @@
 import { RuleSupportError, type Layer, type LayerRule, type Network, type LayerStepContext, type LayerStepResult, type Tensor } from '@bioprop/core';
 import { blockMean, cauchyError, cauchyValue, constrainedUpdate, correction, drawFeedback, moved, type LocalError } from './algorithm.js';
-import { optionsJson, type ResolvedLraOptions } from './options.js';
+import type { LraConfig, LraDiffConfig, LraFdbkConfig } from './options.js';
 
 /** The state key of a layer's feedback matrix `E_l` (in `BoundRule.state()`: `layer<l>/feedback`). */
 export const FEEDBACK = 'feedback';
+
+/** The options a rule reports (and checkpoints record): the variant's filled options, without the variant. */
+export function reportedOptions({ correction: _, ...options }: LraConfig): LraDiffConfig | LraFdbkConfig {
+  return options;
+}
 
 /**
  * Throw a `RuleSupportError` unless layer `index` has a kernel parameter for LRA to train, and (at the first layer)
@@ -25,13 +30,13 @@ export function checkLraLayer(id: string, network: Network, layer: Layer, index:
  * down. Chains of blocks only (`graphs: 'chain'`): a target cannot be split between the branches of a residual block.
  * `E_l` (fdbk, l ≥ 1) is drawn from the layer's own stream `rule/<id>/layer<l>` and kept fixed (not learned).
  */
-export function lraLayerRule(o: ResolvedLraOptions): LayerRule {
+export function lraLayerRule(o: LraConfig): LayerRule {
   if (o.k !== 1) throw new RuleSupportError(`lra-${o.correction}: the layer rule has no K loop (k = ${o.k}); use lra${o.correction === 'diff' ? 'Diff' : 'Fdbk'}({ k }) itself`);
   const id = `lra-${o.correction}`;
   return {
     id,
     name: `local representation alignment (${o.correction})`,
-    options: optionsJson(o),
+    options: reportedOptions(o),
     usesSignal: true,
     graphs: 'chain',
     check({ network, layer, index }) {

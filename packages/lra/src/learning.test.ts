@@ -12,7 +12,8 @@ import {
   type OptimizerConfig,
   type Rule,
 } from '@bioprop/core';
-import { loadDigits, realDataOrSkip } from '@bioprop/datasets';
+import { loadDigits } from '@bioprop/datasets';
+import { realDataOrSkip } from '@bioprop/datasets/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { lraDiffEntry, lraFdbkEntry } from './index.js';
 

@@ -37,18 +37,39 @@ import {
 } from '@bioprop/core';
 import { relativeError } from '@bioprop/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeLra, feedbackKey, lraDiff, lraEntries, lraFdbk, lraLayerRule, lraLoopRule, resolveLraOptions, type LraComputation } from './index.js';
-import type { LraDefaultOptions, LraFdbkOptions, ResolvedLraOptions } from './options.js';
+import {
+  computeLra,
+  feedbackKey,
+  lraDiff,
+  lraDiffDefaults,
+  lraDiffEntry,
+  lraDiffOptions,
+  lraFdbk,
+  lraFdbkDefaults,
+  lraFdbkEntry,
+  lraFdbkOptions,
+  lraLayerRule,
+  lraLoopRule,
+  lraRule,
+  rules,
+  type LraComputation,
+  type LraConfig,
+  type LraCorrection,
+  type LraFdbkOptions,
+} from './index.js';
 import { traceAt } from './algorithm.js';
-import { lraDiffDefaults, lraFdbkDefaults } from './defaults.js';
 
 beforeAll(async () => {
   await resolveBackend('wasm');
 });
 
-const BASE: LraDefaultOptions = { k: 1, beta: 0.1, c1: null, outputLoss: 'task', settleTop: true, updateFrom: 'lastPass' };
-const resolved = (correction: 'diff' | 'fdbk', o: LraFdbkOptions = {}): ResolvedLraOptions =>
-  resolveLraOptions(correction, o, { ...BASE, derivative: 'below', feedbackStd: 1 });
+/** A variant's config with the tuned defaults (what `lraDiff(o)`/`lraFdbk(o)` run with). */
+const tuned = (correction: LraCorrection, o: LraFdbkOptions = {}): LraConfig =>
+  correction === 'diff' ? { correction, ...lraDiffOptions.parse(o, 'lra-diff') } : { correction, ...lraFdbkOptions.parse(o, 'lra-fdbk') };
+/** The plain settings the algorithm tests start from (β 0.1, no c₁, fdbk's derivative below), overridden by `o`. */
+const BASE = { k: 1, beta: 0.1, c1: null, outputLoss: 'task', settleTop: true, updateFrom: 'lastPass' } as const;
+const resolved = (correction: LraCorrection, o: LraFdbkOptions = {}): LraConfig =>
+  tuned(correction, correction === 'diff' ? { ...BASE, ...o } : { ...BASE, derivative: 'below', feedbackStd: 1, ...o });
 
 function net(acts: ActivationLike[], sizes: number[], seed = 3, kernelInit?: 'zero' | { normal: number }): Network {
   return sequential({
@@ -160,8 +181,11 @@ const blockZoo = (seed: number): Network =>
 
 describe('options', () => {
   it('rejects unknown options and bad values with a clear error', () => {
-    expect(() => lraFdbk({ betta: 0.1 } as never)).toThrow(/unknown option "betta"/);
-    expect(() => lraDiff({ derivative: 'above' } as never)).toThrow(/belongs to lra-fdbk/);
+    expect(() => lraFdbk({ betta: 0.1 } as never)).toThrow(/lra-fdbk: unknown option "betta"/);
+    // fdbk's own keys are unknown to diff; the message lists what diff knows
+    expect(() => lraDiff({ derivative: 'above' } as never)).toThrow(
+      /lra-diff: unknown option "derivative" \(known: k, beta, c1, outputLoss, settleTop, updateFrom, metrics\)/,
+    );
     expect(() => lraFdbk({ k: 0 })).toThrow(OptionError);
     expect(() => lraFdbk({ k: 1.5 })).toThrow(OptionError);
     expect(() => lraFdbk({ beta: -1 })).toThrow(OptionError);
@@ -174,13 +198,52 @@ describe('options', () => {
   });
 
   it('exports entries with the ids the CLI lists, whose defaults build the rule', () => {
-    expect(lraEntries.map((e) => e.id)).toEqual(['lra-diff', 'lra-fdbk']);
-    for (const e of lraEntries) {
+    expect(rules.map((e) => e.id)).toEqual(['lra-diff', 'lra-fdbk']);
+    expect(rules).toEqual([lraDiffEntry, lraFdbkEntry]);
+    expect(lraDiffEntry.defaults).toBe(lraDiffDefaults);
+    expect(lraFdbkEntry.defaults).toBe(lraFdbkDefaults);
+    for (const e of rules) {
       const rule = e.create();
       expect(rule.id).toBe(e.id);
-      expect(rule.options).toMatchObject(e.defaults.ruleOptions as object);
+      expect(rule.options).toEqual(e.options.parse({}, e.id));
       expect(e.create({ k: 3 }).options).toMatchObject({ k: 3 });
     }
+  });
+
+  it('each entry validates against its own schema, whose defaults are the tuned values', () => {
+    const diff = { k: 1, beta: 0.3, c1: 1, outputLoss: 'task', settleTop: true, updateFrom: 'forward', metrics: false };
+    const fdbk = { k: 1, beta: 0.1, c1: 0.3, outputLoss: 'task', settleTop: true, updateFrom: 'forward', metrics: false, derivative: 'above', feedbackStd: 1 };
+    expect(lraDiffEntry.create().options).toEqual(diff);
+    expect(lraFdbkEntry.create().options).toEqual(fdbk);
+    // the factory and the entry are one path: the same options (K = 1 layer-wise and K > 1 loop alike), the same errors
+    for (const o of [{}, { beta: 0.05, c1: null }, { k: 3, updateFrom: 'lastPass' as const }]) {
+      expect(lraDiff(o).options).toEqual(lraDiffEntry.create(o).options);
+      expect(lraDiff(o).options).toEqual({ ...diff, ...o });
+    }
+    for (const o of [{}, { derivative: 'below' as const, feedbackStd: 0.2 }, { k: 2, metrics: true }]) {
+      expect(lraFdbk(o).options).toEqual(lraFdbkEntry.create(o).options);
+      expect(lraFdbk(o).options).toEqual({ ...fdbk, ...o });
+    }
+    expect(lraRule(tuned('diff')).options).toEqual(diff);
+    expect(lraRule(tuned('fdbk', { k: 4 })).options).toEqual({ ...fdbk, k: 4 });
+    expect(() => lraDiffEntry.create({ feedbackStd: 1 })).toThrow(/lra-diff: unknown option "feedbackStd"/);
+    expect(() => lraFdbkEntry.create({ settle: true })).toThrow(/lra-fdbk: unknown option "settle" \(known: k, beta, c1, outputLoss, settleTop, updateFrom, metrics, derivative, feedbackStd\)/);
+    expect(() => lraFdbkOptions.parse({ K: 2 }, 'lra-fdbk')).toThrow(/unknown option "K"/);
+    expect(() => lraDiffEntry.create({ k: 1001 })).toThrow(/lra-diff\.k must be an integer ≥ 1 ≤ 1000, got 1001/);
+    expect(() => lraFdbkEntry.create({ c1: -1 })).toThrow(/lra-fdbk\.c1 must be a number > 0 or null/);
+    // the JSON Schemas carry each variant's tuned defaults and a description of every option
+    const props = (e: (typeof rules)[number]) => e.options.toJSONSchema().properties as Record<string, Record<string, unknown>>;
+    for (const [e, want] of [[lraDiffEntry, diff], [lraFdbkEntry, fdbk]] as const) {
+      expect(e.options.toJSONSchema()).toMatchObject({ type: 'object', additionalProperties: false });
+      expect(e.options.toJSONSchema().required).toBeUndefined();
+      expect(Object.keys(props(e))).toEqual(Object.keys(want));
+      for (const [key, value] of Object.entries(want)) {
+        expect(props(e)[key].default, `${e.id} ${key}`).toEqual(value);
+        expect(props(e)[key].description, `${e.id} ${key}`).toEqual(expect.any(String));
+      }
+    }
+    expect(props(lraFdbkEntry).derivative.enum).toEqual(['above', 'below']);
+    expect(props(lraDiffEntry).c1).toMatchObject({ anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'null' }], default: 1 });
   });
 
   it('refuses a kernel module without a kernel parameter, naming the layer (K = 1 and K > 1)', () => {
@@ -204,7 +267,7 @@ describe('options', () => {
       expect(() => rule.bind(network, randomSource(0))).toThrow(RuleSupportError);
       expect(tf.memory().numTensors).toBe(before);
     }
-    expect(lraEntries.map((e) => e.graphs)).toEqual(['chain', 'chain']);
+    expect(rules.map((e) => e.graphs)).toEqual(['chain', 'chain']);
     // a chain, but with batch norm in front of the first kernel: only an error could train its γ, β
     const normed = sequential({ inputShape: [4], layers: [batchNorm(), dense({ units: 3, activation: 'tanh' }), dense({ units: 2 })], seed: 1 });
     for (const rule of [lraFdbk(), lraDiff({ k: 2 })]) expect(() => rule.bind(normed, randomSource(0))).toThrow(/module batchNorm_1 \(batchNorm\) in front of layer 0/);
@@ -507,7 +570,7 @@ describe('K = 1 layer-wise (perLayer compositions)', () => {
     ['lra-fdbk cauchy output', 'fdbk', { outputLoss: 'cauchy', c1: null }],
   ] as const)('%s: the rule, perLayer of its layer rule and the K loop at K = 1 train bit for bit alike', (_name, correction, options) => {
     const make = () => (correction === 'diff' ? lraDiff(options) : lraFdbk(options));
-    const loop = lraLoopRule(resolveLraOptions(correction, options, (correction === 'diff' ? lraDiffDefaults : lraFdbkDefaults).ruleOptions));
+    const loop = lraLoopRule(tuned(correction, options));
     const weights: number[][][] = [];
     const keys: string[][] = [];
     for (const rule of [make(), perLayer([make(), make(), make()]), loop]) {
@@ -576,7 +639,7 @@ describe('one K = 1: the K loop with K = 1 computes exactly what the layer rule 
     const classes = network.outputShape[0];
     const y = tf.cast(tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % classes), 'int32'), classes), 'float32');
     for (const [variant, correction, options] of variants) {
-      const o = resolveLraOptions(correction, options, (correction === 'diff' ? lraDiffDefaults : lraFdbkDefaults).ruleOptions);
+      const o = tuned(correction, options);
       const layerRule = (correction === 'diff' ? lraDiff : lraFdbk)(options).bind(network, randomSource(8));
       const loop = lraLoopRule(o).bind(network, randomSource(8));
       tf.tidy(() => {

@@ -1,8 +1,9 @@
-// One training step of each TP-family rule against backprop, in the same run (wasm backend, batch 128, Adam).
+// One training step of each TP-family rule (wasm backend, batch 128, Adam, the rules' default options). Step-time
+// ratios to backprop are measured interleaved in the private integration package:
+//   pnpm --filter @bioprop/integration step-ratio --rules tp,dtp,sdtp,ao-sdtp --arch 784-256-256-10,bartunov-fc-mnist --optimizer adam --lr 0.001
 import * as tf from '@tensorflow/tfjs-core';
 import { bench, describe } from 'vitest';
 import { adam, createTrainer, dense, locallyConnected2d, randomSource, resolveBackend, sequential, type LayerSpec, type Rule } from '@bioprop/core';
-import { backprop } from '@bioprop/backprop';
 import {
   auxiliaryOutputSimplifiedDifferenceTargetPropagation,
   differenceTargetPropagation,
@@ -44,8 +45,6 @@ for (const [name, net] of Object.entries(NETS)) {
       createTrainer({ network: sequential({ inputShape: net.inputShape, layers: net.layers(), seed: 1 }), rule, loss: 'softmaxCrossEntropy', optimizer: adam({ lr: 1e-3 }), seed: 1 });
     const input = tf.reshape(x, [BATCH, ...net.inputShape]);
     const options = { time: 3000, warmupIterations: 3 };
-    const bp = trainerFor(backprop());
-    bench('backprop', () => void bp.step(input, y), options);
     for (const id of net.rules) {
       const t = trainerFor(RULES[id]());
       bench(id, () => void t.step(input, y), options);

@@ -363,14 +363,16 @@ describe('rule state, schedules and options', () => {
     network.dispose();
   });
 
-  it('validates options at the boundary', () => {
-    expect(() => differenceTargetPropagation({ alpha: -1 })).toThrow(OptionError);
-    expect(() => differenceTargetPropagation({ nosie: 0.1 } as never)).toThrow(/unknown option "nosie"/);
-    expect(() => targetPropagation({ schedule: 'sometimes' as never })).toThrow(OptionError);
-    expect(() => simplifiedDifferenceTargetPropagation({ inverseOptimizer: { name: 'lion' as never, lr: 1 } })).toThrow(/unknown optimizer/);
-    expect(() => auxiliaryOutputSimplifiedDifferenceTargetPropagation({ auxUnits: 2.5 })).toThrow(OptionError);
-    expect(() => differenceTargetPropagation({ auxUnits: 64 })).toThrow(/ao-sdtp only/);
+  it('validates options at the boundary, messages naming the rule and the option', () => {
+    expect(() => differenceTargetPropagation({ alpha: -1 })).toThrow(/dtp\.alpha must be a number ≥ 0, got -1/);
+    expect(() => differenceTargetPropagation({ nosie: 0.1 } as never)).toThrow(/dtp: unknown option "nosie"/);
+    expect(() => targetPropagation({ schedule: 'sometimes' as never })).toThrow(/tp\.schedule must be one of 'parallel', 'alternating'/);
+    expect(() => simplifiedDifferenceTargetPropagation({ inverseOptimizer: { name: 'lion' as never, lr: 1 } })).toThrow(/sdtp\.inverseOptimizer\.name must be one of 'sgd'/);
+    expect(() => auxiliaryOutputSimplifiedDifferenceTargetPropagation({ auxUnits: 2.5 })).toThrow(/ao-sdtp\.auxUnits must be an integer ≥ 1/);
+    // auxUnits is AO-SDTP's own option: the other rules' schemas do not know it
+    expect(() => differenceTargetPropagation({ auxUnits: 64 } as never)).toThrow(/dtp: unknown option "auxUnits"/);
     expect(() => differenceTargetPropagation({ noise: Number.NaN })).toThrow(OptionError);
+    expect(() => differenceTargetPropagation({ inverseInit: 'xavier' as never })).toThrow(/dtp\.inverseInit must be one of 'glorot', 'zero', 'fanInUniform'/);
     expect(differenceTargetPropagation({ alpha: 0.2 }).options).toMatchObject({ alpha: 0.2, schedule: 'parallel' });
   });
 });

@@ -1,21 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  OptionError,
   RuleSupportError,
-  checkNumber,
   deltaFromSignal,
   resolveInitializer,
-  resolveOptimizer,
   glorotInit,
   isActivationModule,
-  type InitializerLike,
-  type JsonValue,
   type LayerRule,
   type LayerStepContext,
   type LayerStepResult,
   type Module,
   type Network,
-  type OptimizerConfig,
   type Tensor,
   type TensorMap,
   type VariableMap,
@@ -32,45 +26,12 @@ import {
   outputSpace,
   type InverseMap,
 } from './inverse.js';
+import type { AuxiliaryOutputSdtpConfig, TargetPropagationConfig } from './options.js';
 
 /** Layer kinds every TP-family rule trains (the inverse is the layer's own transposed map with its own weights). */
 export const TARGET_PROPAGATION_LAYER_KINDS = ['dense', 'conv2d', 'locallyConnected2d'] as const;
 
 export type TargetPropagationVariant = 'tp' | 'dtp' | 'sdtp' | 'ao-sdtp';
-
-/** Options shared by the four rules; every field left out takes the rule's tuned default (see `defaults.ts`). */
-export interface TargetPropagationOptions {
-  /**
-   * Step size α of the gradient step that makes the penultimate target (TP, DTP), per sample:
-   * `ĥ_{L-1} = h_{L-1} − α ∂ℓ_n/∂h_{L-1}`. Any TP-family layer that receives an error instead of a target
-   * (e.g. with backprop above it in a `perLayer` composition) forms its target this way.
-   */
-  alpha?: number;
-  /** Standard deviation σ of the noise `h̃ = h + ε` in the denoising inverse loss. */
-  noise?: number;
-  /** The inverse weights' own optimizer (the trainer's optimizer updates the forward weights). */
-  inverseOptimizer?: OptimizerConfig;
-  /** Initializer of the inverse weights V (default Glorot uniform; the biases c start at zero). */
-  inverseInit?: 'glorot' | 'zero' | 'fanInUniform' | { uniform: number } | { normal: number };
-  /** `parallel`: forward and inverse updates every step; `alternating`: an epoch of each in turn. */
-  schedule?: 'parallel' | 'alternating';
-  /** With `alternating`, what epoch 0 trains (default `forward`). */
-  alternateStart?: 'forward' | 'inverse';
-  /** AO-SDTP: number of fixed random auxiliary output features z of `h_{L-1}`. */
-  auxUnits?: number;
-}
-
-export interface ResolvedOptions {
-  alpha: number;
-  noise: number;
-  inverseOptimizer: OptimizerConfig;
-  inverseInit: NonNullable<TargetPropagationOptions['inverseInit']>;
-  schedule: 'parallel' | 'alternating';
-  alternateStart: 'forward' | 'inverse';
-  auxUnits?: number;
-}
-
-const KNOWN = ['alpha', 'noise', 'inverseOptimizer', 'inverseInit', 'schedule', 'alternateStart', 'auxUnits'];
 
 const VARIANTS: Record<TargetPropagationVariant, { name: string; top: 'gradient' | 'label'; difference: boolean; aux: boolean }> = {
   tp: { name: 'target propagation', top: 'gradient', difference: false, aux: false },
@@ -79,38 +40,21 @@ const VARIANTS: Record<TargetPropagationVariant, { name: string; top: 'gradient'
   'ao-sdtp': { name: 'auxiliary-output simplified difference target propagation', top: 'label', difference: true, aux: true },
 };
 
-/** Validate options at the boundary (a clear error now, never NaN later) and fill in defaults. */
-export function resolveOptions(variant: TargetPropagationVariant, options: TargetPropagationOptions, defaults: ResolvedOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw new OptionError(`${variant}: options must be an object`);
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.includes(key)) throw new OptionError(`${variant}: unknown option "${key}" (known: ${KNOWN.join(', ')})`);
-  }
-  const o = { ...defaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ResolvedOptions;
-  checkNumber(`${variant} alpha`, o.alpha, { min: 0 });
-  checkNumber(`${variant} noise`, o.noise, { min: 0 });
-  if (o.schedule !== 'parallel' && o.schedule !== 'alternating') {
-    throw new OptionError(`${variant}: schedule must be 'parallel' or 'alternating', got ${JSON.stringify(o.schedule)}`);
-  }
-  if (o.alternateStart !== 'forward' && o.alternateStart !== 'inverse') {
-    throw new OptionError(`${variant}: alternateStart must be 'forward' or 'inverse', got ${JSON.stringify(o.alternateStart)}`);
-  }
-  // build once here so a bad optimizer config or initializer fails at construction
-  resolveOptimizer(o.inverseOptimizer as Parameters<typeof resolveOptimizer>[0]);
-  resolveInitializer(o.inverseInit as InitializerLike, glorotInit());
-  if (variant === 'ao-sdtp') checkNumber(`${variant} auxUnits`, o.auxUnits, { min: 1, integer: true });
-  else if (options.auxUnits !== undefined) throw new OptionError(`${variant}: auxUnits applies to ao-sdtp only`);
-  else delete o.auxUnits;
-  return o;
-}
-
 /** A module as error messages name it: `dropout_1 (dropout)`, `activation_2 (activation bernoulli)`. */
 function describeModule(m: Module): string {
   return `${m.name} (${m.kind}${isActivationModule(m) ? ` ${m.activation.name}` : ''})`;
 }
 
-/** The per-layer rule of one TP-family variant (`layerwise` turns it into a `Rule`, `perLayer` mixes it). */
-export function targetPropagationLayerRule(variant: TargetPropagationVariant, o: ResolvedOptions): LayerRule {
+/**
+ * The per-layer rule of one TP-family variant, from a filled config (`layerwise` turns it into a `Rule`, `perLayer`
+ * mixes it); the factories build it from options validated by the rule's schema.
+ */
+export function targetPropagationLayerRule(variant: 'tp' | 'dtp' | 'sdtp', o: TargetPropagationConfig): LayerRule;
+export function targetPropagationLayerRule(variant: 'ao-sdtp', o: AuxiliaryOutputSdtpConfig): LayerRule;
+export function targetPropagationLayerRule(variant: TargetPropagationVariant, o: TargetPropagationConfig | AuxiliaryOutputSdtpConfig): LayerRule {
   const v = VARIANTS[variant];
+  // AO-SDTP's config alone has auxUnits (its own schema)
+  const auxUnits = 'auxUnits' in o ? o.auxUnits : 0;
   // the output layer of TP/DTP sends a gradient step, so only SDTP/AO-SDTP give it an inverse; layer 0 sends nothing
   const hasInverse = (index: number, network: Network) => index > 0 && (index !== network.outputLayer || v.top === 'label');
   const phases = (epoch: number) => {
@@ -176,7 +120,7 @@ export function targetPropagationLayerRule(variant: TargetPropagationVariant, o:
   return {
     id: variant,
     name: v.name,
-    options: o as unknown as JsonValue,
+    options: o,
     usesSignal: true,
     graphs: 'chain',
 
@@ -197,7 +141,7 @@ export function targetPropagationLayerRule(variant: TargetPropagationVariant, o:
 
     init({ layer, index, network, random }) {
       if (!hasInverse(index, network)) return {};
-      const init = resolveInitializer(o.inverseInit as InitializerLike, glorotInit());
+      const init = resolveInitializer(o.inverseInit, glorotInit());
       const tensors: TensorMap = {};
       const learned = [INVERSE_KERNEL, INVERSE_BIAS];
       try {
@@ -205,10 +149,10 @@ export function targetPropagationLayerRule(variant: TargetPropagationVariant, o:
         tensors[INVERSE_BIAS] = tf.zeros([...layer.inputShape]);
         if (v.aux && index === network.outputLayer) {
           const nIn = layer.inputShape.reduce((a, b) => a * b, 1);
-          const fan = { fanIn: nIn, fanOut: o.auxUnits! };
+          const fan = { fanIn: nIn, fanOut: auxUnits };
           // R is fixed: drawn once, never learned (update noise leaves it alone too)
-          tensors[AUX_PROJECTION] = glorotInit().init([nIn, o.auxUnits!], fan, random);
-          tensors[INVERSE_AUX_KERNEL] = init.init([nIn, o.auxUnits!], fan, random);
+          tensors[AUX_PROJECTION] = glorotInit().init([nIn, auxUnits], fan, random);
+          tensors[INVERSE_AUX_KERNEL] = init.init([nIn, auxUnits], fan, random);
           learned.push(INVERSE_AUX_KERNEL);
         }
       } catch (e) {

@@ -11,7 +11,7 @@ import {
   type TrainData,
 } from '@bioprop/core';
 import { loadDigits } from '@bioprop/datasets';
-import { realDataOrSkip } from '@bioprop/testing';
+import { realDataOrSkip } from '@bioprop/datasets/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { aoSdtpEntry, dtpEntry, sdtpEntry, tpEntry } from './index.js';
 

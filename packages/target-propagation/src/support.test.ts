@@ -6,7 +6,7 @@ import {
   differenceTargetPropagation,
   simplifiedDifferenceTargetPropagation,
   targetPropagation,
-  targetPropagationEntries,
+  rules as entries,
 } from './index.js';
 
 beforeAll(async () => {
@@ -32,7 +32,7 @@ function expectRefused(create: () => Rule, network: Network, match: RegExp): voi
 
 describe('which networks the TP family trains', () => {
   it('the entries say so: dense, conv2d and locally connected kernels, chains of blocks only', () => {
-    for (const entry of targetPropagationEntries) {
+    for (const entry of entries) {
       expect(entry.graphs).toBe('chain');
       expect([...entry.supports]).toEqual(['dense', 'conv2d', 'locallyConnected2d']);
       expect(entry.create().layerRule?.graphs).toBe('chain');

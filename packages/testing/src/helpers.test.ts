@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as datasets from '@bioprop/datasets';
 import { createTrainer, dense, resolveBackend, sequential, sgd } from '@bioprop/core';
-import { angleDeg, expectClose, realDataOrSkip, relativeError, seededData } from './index.js';
+import { angleDeg, expectClose, relativeError, seededData } from './index.js';
 import { localBackprop } from './test-rules.js';
 
 beforeAll(async () => {
@@ -89,11 +88,5 @@ describe('seededData', () => {
     trainer.dispose();
     network.dispose();
     expect(accuracy).toBeGreaterThan(0.85);
-  });
-});
-
-describe('realDataOrSkip', () => {
-  it('is the datasets package’s helper, re-exported', () => {
-    expect(realDataOrSkip).toBe(datasets.realDataOrSkip);
   });
 });

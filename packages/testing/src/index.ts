@@ -21,5 +21,3 @@ export { snapshot, diffSnapshots, type RunSnapshot } from './snapshot.js';
 export { relativeError, expectClose, seededData, seededImages, type Numeric, type SeededTaskKind } from './helpers.js';
 // the project's one angle function (90° for a zero vector), re-exported for property tests
 export { angleDeg } from '@bioprop/core';
-// the real-data helper lives with the data: re-exported so property tests import their helpers from one place
-export { realDataOrSkip, isCi, type RealDataOptions, type SkipContext } from '@bioprop/datasets';

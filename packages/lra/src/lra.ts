@@ -17,14 +17,13 @@ import {
   type VariableMap,
 } from '@bioprop/core';
 import { computeLra, drawFeedback } from './algorithm.js';
-import { lraDiffDefaults, lraFdbkDefaults } from './defaults.js';
-import { checkLraLayer, FEEDBACK, lraLayerRule } from './layer-rule.js';
-import { optionsJson, resolveLraOptions, type LraFdbkOptions, type LraOptions, type ResolvedLraOptions } from './options.js';
+import { checkLraLayer, FEEDBACK, lraLayerRule, reportedOptions } from './layer-rule.js';
+import type { LraConfig } from './options.js';
 
 /** The state key of layer l's feedback matrix `E_l` (the same with K = 1 and K > 1, so checkpoints carry over). */
 export const feedbackKey = (l: number): string => `layer${l}/${FEEDBACK}`;
 
-const ruleName = (o: ResolvedLraOptions) => `local representation alignment (${o.correction})`;
+const ruleName = (o: LraConfig) => `local representation alignment (${o.correction})`;
 
 /** Refuse networks that are not chains of blocks (naming the module), and layers without a kernel. */
 function checkChain(id: string, network: Network): void {
@@ -42,7 +41,7 @@ function checkChain(id: string, network: Network): void {
 class LraLoopBoundRule implements BoundRule {
   constructor(
     readonly rule: Rule,
-    private readonly options: ResolvedLraOptions,
+    private readonly options: LraConfig,
     /** `E_l` for l ≥ 1 (fdbk), `null` elsewhere. */
     private readonly feedback: (Variable | null)[],
   ) {}
@@ -97,12 +96,12 @@ class LraLoopBoundRule implements BoundRule {
  * The whole-network LRA rule, with the K loop. `lraDiff`/`lraFdbk` use it for K > 1; with K = 1 it computes what
  * the layer rule does (tested), which is what they use there.
  */
-export function lraLoopRule(options: ResolvedLraOptions): Rule {
+export function lraLoopRule(options: LraConfig): Rule {
   const id = `lra-${options.correction}`;
   const rule: Rule = {
     id,
     name: ruleName(options),
-    options: optionsJson(options),
+    options: reportedOptions(options),
     check: (network) => checkChain(id, network),
     bind(network: Network, random: RandomSource): BoundRule {
       checkChain(id, network);
@@ -117,23 +116,15 @@ export function lraLoopRule(options: ResolvedLraOptions): Rule {
   return rule;
 }
 
-/** K = 1 is layer-wise (so `perLayer` can mix it); K > 1 runs the loop over the whole chain. */
-function makeRule(options: ResolvedLraOptions): Rule {
-  return options.k === 1 ? layerwise(lraLayerRule(options)) : lraLoopRule(options);
-}
-
 /**
+ * LRA from a variant and its filled options: with K = 1 layer-wise (`layerwise(lraLayerRule(o))`, so `perLayer` can
+ * mix it), with K > 1 the loop over the whole chain (`lraLoopRule(o)`). What `lraDiffEntry`/`lraFdbkEntry` build.
+ *
  * LRA-diff (Ororbia et al. 2018): per-layer targets `y_{l-1} = φ(ā_{l-1} − β Δa_{l-1})` with the chain-rule
  * correction `Δa_{l-1} = (W_lᵀ (e_l ⊙ φ'(a_l))) ⊙ φ'(a_{l-1})`, Cauchy losses at every layer, updates of norm ≤ c₁.
- */
-export function lraDiff(options: LraOptions = {}): Rule {
-  return makeRule(resolveLraOptions('diff', options, lraDiffDefaults.ruleOptions));
-}
-
-/**
- * LRA-fdbk: LRA with `W_lᵀ` replaced by a fixed random Gaussian `E_l` (rule state, drawn from the layer's stream
+ * LRA-fdbk: `W_lᵀ` replaced by a fixed random Gaussian `E_l` (rule state, drawn from the layer's stream
  * `rule/lra-fdbk/layer<l>`) and one derivative kept (`derivative: 'above' | 'below'`).
  */
-export function lraFdbk(options: LraFdbkOptions = {}): Rule {
-  return makeRule(resolveLraOptions('fdbk', options, lraFdbkDefaults.ruleOptions));
+export function lraRule(o: LraConfig): Rule {
+  return o.k === 1 ? layerwise(lraLayerRule(o)) : lraLoopRule(o);
 }
