@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { randomStream, resolveBackend } from '@bioprop/core';
 import { afterAll, bench, describe } from 'vitest';
-import { RULES } from '../src/rules.js';
+import { loadRules } from '../src/rules.js';
 import { buildTrainer, resolveConfig } from '../src/run.js';
 
 // One training step of every installed rule as the CLI builds it (784-256-256-10 tanh, batch 128, wasm).
@@ -15,7 +15,8 @@ const labels = new Float32Array(n * 10);
 for (let i = 0; i < n; i++) labels[i * 10 + Math.floor(stream.next() * 10)] = 1;
 const y = tf.tensor2d(labels, [n, 10]);
 
-const trainers = [...RULES.values()].map((entry) => {
+const registry = await loadRules();
+const trainers = [...registry.rules.values()].map(({ entry }) => {
   const config = resolveConfig(
     entry,
     { rule: entry.id, dataset: 'digits', dataDir: null, arch, activation: 'tanh', epochs: 1, batchSize: n, optimizer: null, lr: null, init: null, seed: 0, limitTrain: null, limitTest: null, angles: false },

@@ -1,24 +1,38 @@
-import { resolveBackend, BACKENDS, type BackendChoice, type BackendName } from '@bioprop/core';
+import { resolveBackend, BACKENDS, type BackendChoice, type BackendLoader, type BackendLoaders, type BackendName } from '@bioprop/core';
 import type * as BlasPackage from '@bioprop/tfjs-backend-blas';
 
 export const BACKEND_CHOICES = ['auto', 'cpu', 'wasm', 'blas', 'tensorflow', 'tensorflow-gpu'] as const;
 export type BackendPreference = (typeof BACKEND_CHOICES)[number];
 
 /** `bench --backend all`: every backend that loads, slowest first, so a table reads as a ladder. */
-export const ALL_BACKENDS: readonly BackendName[] = ['cpu', 'wasm', 'blas', 'tensorflow', 'tensorflow-gpu'];
+export const ALL_BACKENDS: readonly Exclude<BackendPreference, 'auto'>[] = ['cpu', 'wasm', 'blas', 'tensorflow', 'tensorflow-gpu'];
 
-/** Loads a backend package by name. */
+/** Loads a package by name (kept for API compatibility; the CLI now passes loaders). */
 export type Importer = (pkg: string) => Promise<unknown>;
 
-/**
- * Backend packages are imported from here, so they resolve from the CLI's own dependencies (wasm, cpu, and the
- * optional blas; tfjs-node when the user installs it next to the CLI).
- */
-const importFromCli: Importer = (pkg) => import(/* @vite-ignore */ pkg);
+/** tfjs-node is not a dependency: it is imported by name, so it resolves when the user installs it next to the CLI. */
+const userInstalled =
+  (pkg: string): BackendLoader =>
+  () =>
+    import(/* @vite-ignore */ pkg);
 
-/** Activate a backend and say which and why (stderr). `importer` is for tests (simulate a package that fails to load). */
-export async function useBackend(preference: BackendPreference, note: (line: string) => void, importer: Importer = importFromCli): Promise<BackendChoice> {
-  const choice = await resolveBackend(preference as BackendName | 'auto', { importer });
+const loadBlasPackage: BackendLoader = () => import('@bioprop/tfjs-backend-blas');
+
+/**
+ * The backend packages the CLI depends on (cpu, wasm, and the optional blas), and tfjs-node / tfjs-node-gpu when
+ * the user installs them next to it.
+ */
+export const CLI_LOADERS: BackendLoaders = {
+  'tensorflow-gpu': userInstalled(BACKENDS['tensorflow-gpu'].pkg),
+  tensorflow: userInstalled(BACKENDS.tensorflow.pkg),
+  blas: loadBlasPackage,
+  wasm: () => import('@tensorflow/tfjs-backend-wasm'),
+  cpu: () => import('@tensorflow/tfjs-backend-cpu'),
+};
+
+/** Activate a backend and say which and why (stderr). `loaders` is for tests (simulate a package that fails to load). */
+export async function useBackend(preference: BackendPreference, note: (line: string) => void, loaders: BackendLoaders = CLI_LOADERS): Promise<BackendChoice> {
+  const choice = await resolveBackend(preference as BackendName | 'auto', { loaders });
   note(`backend: ${choice.name} (${choice.reason})`);
   return choice;
 }
@@ -30,11 +44,11 @@ export type SgemmPeak = { gflops: number; openblas: string } | { gflops: null; w
  * Measure OpenBLAS' sgemm peak through `@bioprop/tfjs-backend-blas` (best of `reps` 1024² products, single
  * measurement per run). When the package is missing or its addon did not build, say why instead.
  */
-export async function measureSgemmPeak(options: { reps?: number } = {}, importer: Importer = importFromCli): Promise<SgemmPeak> {
+export async function measureSgemmPeak(options: { reps?: number } = {}, loadBlas: BackendLoader = loadBlasPackage): Promise<SgemmPeak> {
   const pkg = BACKENDS.blas.pkg;
   let blas: typeof BlasPackage;
   try {
-    blas = (await importer(pkg)) as typeof BlasPackage;
+    blas = (await loadBlas()) as typeof BlasPackage;
   } catch (err) {
     const e = err as { code?: string; message?: string };
     const why = e?.code === 'ERR_MODULE_NOT_FOUND' ? `${pkg} is not installed` : (e?.message ?? String(err)).split('\n')[0];

@@ -1,16 +1,21 @@
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { RuleEntry } from '@bioprop/core';
+import { CheckpointError, OptionError, type RuleEntry } from '@bioprop/core';
 import { loadData, type LoadedData } from './data.js';
 import { UsageError } from './errors.js';
 import type { Progress } from './progress.js';
-import { RULES, RULE_PACKAGES } from './rules.js';
-import { runOne, type RunCheckpointExtra, type RunOptions, type RunResult } from './run.js';
+import { runOne, type RuleOptions, type RunCheckpointExtra, type RunOptions, type RunResult } from './run.js';
 import { formatTable } from './table.js';
 
-/** The options of a comparison: a run's options without the rule. */
-export type CompareOptions = Omit<RunOptions, 'rule'>;
+/** The options of a comparison: a run's options without the rule; rule options by rule id. */
+export type CompareOptions = Omit<RunOptions, 'rule' | 'ruleOptions'> & { ruleOptions?: Record<string, RuleOptions> | null };
+
+/** The run options of one rule of a comparison. */
+export function runOptionsOf(options: CompareOptions, rule: string): RunOptions {
+  const { ruleOptions, ...rest } = options;
+  return { ...rest, rule, ruleOptions: ruleOptions?.[rule] ?? null };
+}
 
 /** `compare.json` in a comparison's checkpoint directory (each rule's training checkpoint sits in `<dir>/<rule>/`). */
 export interface CompareState {
@@ -33,34 +38,6 @@ export type CompareOutcome =
   | { status: 'done'; results: RunResult[]; failures: { rule: string; error: string }[] }
   | { status: 'stopped'; results: RunResult[]; failures: { rule: string; error: string }[]; checkpointDir: string };
 
-/** A rule entry by id, or a usage error that says whether the id is unknown or its package is not installed. */
-export function ruleEntry(id: string): RuleEntry {
-  const entry = RULES.get(id);
-  if (entry) return entry;
-  const installed = [...RULES.keys()].join(', ');
-  if (id in RULE_PACKAGES) {
-    throw new UsageError(`rule "${id}" is not installed: it comes with ${RULE_PACKAGES[id]} (installed rules: ${installed})`);
-  }
-  throw new UsageError(`unknown rule "${id}" (installed rules: ${installed}; known: ${Object.keys(RULE_PACKAGES).join(', ')})`);
-}
-
-/** Parse `--rules bp,fa,…` (or `all`): every id must be installed. */
-export function parseRuleList(text: string | undefined): string[] {
-  if (text === undefined || text === 'all') return [...RULES.keys()];
-  const ids = text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (ids.length === 0) throw new UsageError('--rules needs at least one rule id, e.g. --rules bp,fa,dfa');
-  const seen = new Set<string>();
-  for (const id of ids) {
-    if (seen.has(id)) throw new UsageError(`--rules lists "${id}" twice`);
-    seen.add(id);
-    ruleEntry(id);
-  }
-  return ids;
-}
-
 async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
@@ -74,10 +51,15 @@ export async function readCompareState(dir: string): Promise<CompareState> {
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    throw new Error(`${file}: no comparison checkpoint here (compare.json is missing)`);
+    throw new CheckpointError(`${file}: no comparison checkpoint here (compare.json is missing)`);
   }
-  const state = JSON.parse(text) as CompareState;
-  if (state?.kind !== 'bioprop-cli-compare') throw new Error(`${file}: not a bioprop compare checkpoint`);
+  let state: CompareState;
+  try {
+    state = JSON.parse(text) as CompareState;
+  } catch (e) {
+    throw new CheckpointError(`${file}: corrupt comparison checkpoint (${(e as Error).message})`);
+  }
+  if (state?.kind !== 'bioprop-cli-compare') throw new CheckpointError(`${file}: not a bioprop compare checkpoint`);
   return state;
 }
 
@@ -88,15 +70,15 @@ export async function readRunExtra(dir: string): Promise<RunCheckpointExtra> {
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    throw new Error(`${file}: no checkpoint here (manifest.json is missing)`);
+    throw new CheckpointError(`${file}: no checkpoint here (manifest.json is missing)`);
   }
   let manifest: { extra?: RunCheckpointExtra };
   try {
     manifest = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: corrupt manifest (${(e as Error).message})`);
+    throw new CheckpointError(`${file}: corrupt manifest (${(e as Error).message})`);
   }
-  if (manifest.extra?.kind !== 'bioprop-cli-run') throw new Error(`${file}: not a checkpoint written by bioprop train or compare`);
+  if (manifest.extra?.kind !== 'bioprop-cli-run') throw new CheckpointError(`${file}: not a checkpoint written by bioprop train or compare`);
   return manifest.extra;
 }
 
@@ -107,7 +89,8 @@ export async function readRunExtra(dir: string): Promise<RunCheckpointExtra> {
  */
 export async function runCompare(
   request: {
-    rules: string[];
+    /** The rules to train, in order. */
+    entries: readonly RuleEntry[];
     options: CompareOptions;
     checkpointDir: string | null;
     interruptDir: string;
@@ -116,7 +99,8 @@ export async function runCompare(
   },
   io: CompareIo,
 ): Promise<CompareOutcome> {
-  const { options, rules } = request;
+  const { options } = request;
+  const rules = request.entries.map((e) => e.id);
   const data =
     request.data ??
     (await loadData({ dataset: options.dataset, dataDir: options.dataDir ?? undefined, limitTrain: options.limitTrain ?? undefined, limitTest: options.limitTest ?? undefined }));
@@ -139,14 +123,14 @@ export async function runCompare(
   const saveDir = request.checkpointDir;
   if (saveDir) await writeJsonAtomic(join(saveDir, 'compare.json'), state());
 
-  for (const rule of rules) {
+  for (const entry of request.entries) {
+    const rule = entry.id;
     if (failures.has(rule)) continue;
     // a finished rule is kept unless the resumed comparison asks for more epochs
     const prior = done.get(rule);
     if (prior && prior.epochs >= options.epochs) continue;
     done.delete(rule);
-    const entry = ruleEntry(rule);
-    const runOptions: RunOptions = { ...options, rule };
+    const runOptions = runOptionsOf(options, rule);
     const resumeRuleDir = request.resume ? join(request.resume.dir, rule) : undefined;
     const canResume = resumeRuleDir !== undefined && existsSync(join(resumeRuleDir, 'manifest.json'));
     let run;
@@ -165,7 +149,7 @@ export async function runCompare(
         label: `[${rule}]`,
       });
     } catch (err) {
-      if (err instanceof UsageError) throw err;
+      if (err instanceof UsageError || err instanceof OptionError) throw err;
       const message = (err as Error)?.message ?? String(err);
       io.progress.note(`[${rule}] failed: ${message}`);
       failures.set(rule, message);

@@ -1,4 +1,5 @@
-import { loadCifar10, loadDigits, loadFashionMnist, loadMnist, linearTask, type DatasetSplits } from '@bioprop/datasets';
+import { loadDigits, linearTask, type DatasetSplits } from '@bioprop/datasets';
+import { loadCifar10, loadFashionMnist, loadMnist } from '@bioprop/datasets/node';
 import type { TrainData } from '@bioprop/core';
 
 /** The datasets `--dataset` takes. */

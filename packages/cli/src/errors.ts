@@ -1,6 +1,18 @@
+import { BiopropError } from '@bioprop/core';
+
 /** A bad command line: unknown option, bad value, unknown rule. The CLI prints usage and exits with code 2. */
-export class UsageError extends Error {
+export class UsageError extends BiopropError {
   override readonly name = 'UsageError';
+}
+
+/** A rule package whose `rules` export breaks the contract, or two packages that bring the same rule id. */
+export class RulePackageError extends BiopropError {
+  override readonly name = 'RulePackageError';
+}
+
+/** A results file (`report --from`) that cannot be read or holds no results. */
+export class ResultsFileError extends BiopropError {
+  override readonly name = 'ResultsFileError';
 }
 
 /** Exit codes of `bioprop`. */

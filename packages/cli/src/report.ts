@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import type { CompareState } from './compare.js';
+import { ResultsFileError } from './errors.js';
 import { renderCurvesSvg } from './plot.js';
 import type { EpochResult, RunResult } from './run.js';
 
@@ -167,13 +168,13 @@ export async function readResultFiles(files: readonly string[]): Promise<RunResu
     try {
       parsed = JSON.parse(await readFile(f, 'utf8'));
     } catch (e) {
-      throw new Error(`${f}: cannot read compare results (${(e as Error).message})`);
+      throw new ResultsFileError(`${f}: cannot read compare results (${(e as Error).message})`);
     }
     // a report's own JSON holds every seed; a compare --out file (or compare.json) one
     let runs: RunResult[];
     if (Array.isArray(parsed.runs)) runs = parsed.runs.flat();
     else if (Array.isArray(parsed.results)) runs = parsed.results;
-    else throw new Error(`${f}: neither "results" (bioprop compare --out) nor "runs" (bioprop report --json)`);
+    else throw new ResultsFileError(`${f}: neither "results" (bioprop compare --out) nor "runs" (bioprop report --json)`);
     for (const r of runs) {
       if (!bySeed.has(r.seed)) bySeed.set(r.seed, new Map());
       bySeed.get(r.seed)!.set(r.rule, r);

@@ -3,13 +3,12 @@ import {
   createTrainer,
   randomSource,
   resolveOptimizer,
-  restoreTrainer,
-  saveCheckpoint,
   type JsonValue,
   type OptimizerConfig,
   type RuleEntry,
   type Trainer,
 } from '@bioprop/core';
+import { restoreTrainer, saveCheckpoint } from '@bioprop/core/node';
 import { probeAngles } from './angles.js';
 import { defaultArch, standardized, type DatasetName, type LoadedData } from './data.js';
 import { UsageError } from './errors.js';
@@ -37,7 +36,12 @@ export interface RunOptions {
   limitTest: number | null;
   /** Measure the angle to backprop's signals at the end of every epoch. */
   angles: boolean;
+  /** The rule's own options (`--rule-options`), over a preset's for this rule; absent in checkpoints of older versions. */
+  ruleOptions?: RuleOptions | null;
 }
+
+/** Options of a rule, as its schema (`entry.options`) reads them. */
+export type RuleOptions = { [key: string]: JsonValue };
 
 /** The run's settings once the rule's defaults and the dataset filled every gap. */
 export interface RunConfig {
@@ -53,6 +57,7 @@ export interface RunConfig {
   /** Kernel init; null: the preset's own. */
   kernelInit: KernelInit | null;
   seed: number;
+  /** The rule's options with every default filled by its schema (what `entry.create` receives). */
   ruleOptions: JsonValue;
   /** Inputs standardized with the training set's mean and standard deviation (a preset's default). */
   standardize: boolean;
@@ -102,6 +107,8 @@ export interface RunResult {
   /** The last epoch's angles (empty when angles were off). */
   angleToBackpropDeg: number[];
   history: EpochResult[];
+  /** The rule's options, every default filled (its schema's tuned values unless given). */
+  ruleOptions: JsonValue;
   /** How the rule's defaults were chosen (from its package). */
   defaultsSource: string;
 }
@@ -156,7 +163,7 @@ export function resolveConfig(entry: RuleEntry, options: RunOptions, data: DataS
   const perRule = training?.rules?.[entry.id];
   const tuned = perRule?.optimizer ?? training?.optimizer ?? entry.defaults.optimizer;
   let optimizer = resolveOptimizerConfig({ ...entry, defaults: { ...entry.defaults, optimizer: tuned } }, options.optimizer, options.lr);
-  const batchSize = options.batchSize ?? training?.batchSize ?? entry.defaults.batchSize;
+  const batchSize = options.batchSize ?? perRule?.batchSize ?? training?.batchSize ?? entry.defaults.batchSize;
   if (training?.schedule === 'cosine' && optimizer.schedule === undefined && data.count !== undefined) {
     optimizer = { ...optimizer, schedule: { type: 'cosine', totalSteps: Math.max(1, options.epochs * Math.ceil(data.count / batchSize)) } };
   }
@@ -173,10 +180,19 @@ export function resolveConfig(entry: RuleEntry, options: RunOptions, data: DataS
     // an MLP takes the rule's tuned init; a preset its own, or the one it tunes for this rule
     kernelInit: options.init !== null ? parseInit(options.init) : arch.kind === 'widths' ? entry.defaults.kernelInit : ((perRule?.kernelInit as KernelInit | undefined) ?? null),
     seed: options.seed,
-    ruleOptions: perRule?.ruleOptions ?? entry.defaults.ruleOptions,
+    ruleOptions: ruleOptionsFor(entry, perRule?.ruleOptions, options.ruleOptions),
     standardize: training?.standardize ?? false,
     defaultsSource: training ? `${entry.defaults.source}; preset ${archLabel(arch)}: ${training.source}` : entry.defaults.source,
   };
+}
+
+/**
+ * A rule's options: the user's over the preset's for this rule, validated and filled by the rule's schema (an
+ * OptionError names the key: a usage error, caught before any data is loaded).
+ */
+export function ruleOptionsFor(entry: RuleEntry, preset: JsonValue | undefined, given: RuleOptions | null | undefined): JsonValue {
+  const base = preset !== null && typeof preset === 'object' && !Array.isArray(preset) ? preset : {};
+  return entry.options.parse({ ...base, ...(given ?? {}) }, entry.id) as JsonValue;
 }
 
 /** A trainer built from a config: network, rule, loss and optimizer, all drawing from the seed's streams. */
@@ -184,7 +200,7 @@ export function buildTrainer(entry: RuleEntry, config: RunConfig, data: DataShap
   const random = randomSource(config.seed);
   const network = buildNetwork(config.arch, data, { activation: config.activation, kernelInit: config.kernelInit, random });
   try {
-    const rule = entry.create((config.ruleOptions ?? {}) as Record<string, unknown>);
+    const rule = entry.create(config.ruleOptions);
     rule.check(network);
     return createTrainer({
       network,
@@ -319,6 +335,7 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       samples,
       angleToBackpropDeg: last?.angleToBackpropDeg ?? [],
       history,
+      ruleOptions: config.ruleOptions,
       defaultsSource: config.defaultsSource,
     };
     result.testError = result.testAccuracy === null ? null : 1 - result.testAccuracy;

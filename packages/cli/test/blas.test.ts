@@ -36,7 +36,7 @@ describe('bioprop train --backend blas', () => {
     const wasmDir = tempDir();
     const blas = await runCli([...args, '--backend', 'blas'], blasDir);
     expect(blas.code, blas.stderr).toBe(0);
-    expect(blas.stderr).toMatch(/backend: blas \(asked for blas\)/);
+    expect(blas.stderr).toMatch(/backend: blas \(asked for blas\b/);
     const wasm = await runCli([...args, '--backend', 'wasm'], wasmDir);
     expect(wasm.code, wasm.stderr).toBe(0);
     const b = JSON.parse(readFileSync(join(blasDir, 'r.json'), 'utf8'));
@@ -93,7 +93,7 @@ describe('bioprop bench with blas', () => {
     expect(r.code, r.stderr).toBe(0);
     const rows: BenchRow[] = JSON.parse(r.stdout);
     expect(rows.map((x) => x.backend)).toEqual(['blas']);
-    expect(r.stderr).toMatch(/backend: blas \(auto: blas is the first that loaded \(tensorflow-gpu: .* is not installed; tensorflow: .* is not installed\)\)/);
+    expect(r.stderr).toMatch(/backend: blas \(auto: blas is the first that loaded \(tensorflow-gpu: .* is not installed; tensorflow: .* is not installed(; webgpu: [^()]*)?\)\)/);
   });
 });
 

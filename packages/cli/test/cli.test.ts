@@ -49,7 +49,7 @@ describe('bioprop train', () => {
     expect(res.history[1]).toMatchObject({ angleToBackpropDeg: [0, 0], testAccuracy: res.testAccuracy });
     expect(res.history[0].trainLoss).toBeGreaterThan(0);
     expect(readFileSync(join(cwd, 'c.svg'), 'utf8')).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    expect(r.stderr).toMatch(/backend: wasm \(asked for wasm\)/);
+    expect(r.stderr).toMatch(/backend: wasm \(asked for wasm\b/);
     expect(r.stdout).toMatch(/^rule\s+test error/m);
   });
 

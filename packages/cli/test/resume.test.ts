@@ -1,10 +1,24 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, startCli, tempDir } from './helpers.js';
+import { runCli, startCli, tempDir, type CliRun } from './helpers.js';
 
 /** Enough steps that a Ctrl-C sent after the first progress line of epoch 2 lands well before the end. */
 const RUN = ['--rule', 'bp', '--dataset', 'digits', '--arch', '784-64-10', '--limit-train', '600', '--limit-test', '200', '--epochs', '12', '--batch-size', '20', '--seed', '5', '--backend', 'wasm'];
+
+/** Run a command line through the shell, as a user pastes it. */
+function runShell(line: string, cwd: string): Promise<CliRun> {
+  const child = spawn('sh', ['-c', line], { cwd, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((res, rej) => {
+    child.on('error', rej);
+    child.on('close', (code, signal) => res({ code, signal, stdout, stderr }));
+  });
+}
 
 const manifest = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
 
@@ -13,7 +27,8 @@ describe('Ctrl-C and --resume', () => {
     const cwd = tempDir();
     const straight = startCli(['train', ...RUN, '--checkpoint', 'straight', '--out', 'straight.json'], cwd);
 
-    const cut = startCli(['train', ...RUN, '--checkpoint', 'cut'], cwd);
+    // started as `node <path>/bin.js` (no package manager around it)
+    const cut = startCli(['train', ...RUN, '--checkpoint', 'cut'], cwd, { env: { npm_config_user_agent: '' } });
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
         if (/epoch 2\/12 batch/.test(cut.stderrSoFar())) {
@@ -35,10 +50,13 @@ describe('Ctrl-C and --resume', () => {
     expect(position.epoch).toBeLessThan(12);
     expect(position.epoch * 30 + position.batch).toBeGreaterThan(30);
 
-    const resumed = await runCli(['train', '--resume', 'cut', '--out', 'resumed.json'], cwd);
+    // the printed command continues the run where the user is
+    const hint = /continue with: (.+)$/m.exec(interrupted.stderr)?.[1];
+    expect(hint).toMatch(/^node \S+\/dist\/bin\.js train --resume cut$/);
+    const resumed = await runShell(`${hint} --out resumed.json`, cwd);
     expect(resumed.code, resumed.stderr).toBe(0);
     // the backend comes back from the checkpoint too (auto would say "auto: …")
-    expect(resumed.stderr).toMatch(/backend: wasm \(asked for wasm\)/);
+    expect(resumed.stderr).toMatch(/backend: wasm \(asked for wasm\b/);
     const full = await straight.done;
     expect(full.code, full.stderr).toBe(0);
 
