@@ -7,7 +7,10 @@ import { faEntry } from '@bioprop/feedback-alignment';
 import { loadDigits } from '@bioprop/datasets';
 
 const check = process.argv.includes('--check');
-const backend = await resolveBackend('auto');
+// the backends this example installed; `auto` takes the first that loads (wasm before cpu) and says why
+const backend = await resolveBackend('auto', {
+  loaders: { wasm: () => import('@tensorflow/tfjs-backend-wasm'), cpu: () => import('@tensorflow/tfjs-backend-cpu') },
+});
 console.log(`backend: ${backend.name} (${backend.reason})`);
 
 const { train, test } = await loadDigits({ limitTrain: 6000, limitTest: 1000 });
