@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { relErr, testBackprop } from './test-utils.js';
 import { backpropPass, stepContext } from './rule.js';
 import { dense } from './layers/dense.js';
+import { batchNorm } from './modules/batch-norm.js';
+import { dropout } from './modules/dropout.js';
 import { sequential } from './network.js';
 import { createTrainer, type TrainData } from './trainer.js';
 import { momentum, adam } from './optimizers.js';
@@ -151,6 +153,73 @@ describe('trainer', () => {
     expect((err as DivergenceError).layer).toBe(1);
     k.assign(saved);
     expect(weights(t)).toEqual(w);
+  });
+});
+
+describe('trainer: asynchronous reads, divergence without NaN, step limits', () => {
+  it('stepAsync equals step bit for bit (dropout, batch norm, Adam) and leaks nothing', async () => {
+    const make = () => {
+      const random = randomSource(9);
+      const network = sequential({
+        inputShape: [8],
+        layers: [dense({ units: 12, activation: 'tanh' }), batchNorm(), dropout(0.3), dense({ units: 3 })],
+        random,
+      });
+      return createTrainer({ network, rule: testBackprop(), loss: 'softmaxCrossEntropy', optimizer: adam({ lr: 0.01 }), random });
+    };
+    const data = toyData(6, 64);
+    const a = make();
+    const b = make();
+    await a.fit(data, { epochs: 2, batchSize: 16, async: false });
+    await b.fit(data, { epochs: 2, batchSize: 16, async: true });
+    const bits = (t: ReturnType<typeof make>) =>
+      [...Object.values(t.network.namedParams()), ...Object.values(t.network.namedBuffers())].map((v) => Array.from(new Uint32Array(Float32Array.from(v.dataSync()).buffer)));
+    expect(bits(b)).toEqual(bits(a));
+    expect(b.random.getState()).toEqual(a.random.getState());
+    const n1 = tf.memory().numTensors;
+    const x = tf.tensor(data.x.subarray(0, 16 * 8), [16, 8]);
+    const y = tf.tensor(data.y.subarray(0, 16 * 3), [16, 3]);
+    for (let i = 0; i < 3; i++) await b.stepAsync(x, y);
+    expect(tf.memory().numTensors).toBe(n1 + 2);
+    expect(x.isDisposed || y.isDisposed).toBe(false);
+    tf.dispose([x, y]);
+    for (const t of [a, b]) {
+      t.dispose();
+      t.network.dispose();
+    }
+  });
+
+  it('a running loss far above the first steps\' mean stops training with a DivergenceError naming the step (no NaN needed)', async () => {
+    const random = randomSource(2);
+    const network = sequential({ inputShape: [8], layers: [dense({ units: 16, activation: 'relu' }), dense({ units: 3 })], random });
+    // a large rate that makes the loss grow by orders of magnitude while staying finite for a while
+    const t = createTrainer({ network, rule: testBackprop(), loss: 'softmaxCrossEntropy', optimizer: momentum({ lr: 3 }), random });
+    const err = await t.fit(toyData(3, 512), { epochs: 20, batchSize: 16 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DivergenceError);
+    expect((err as Error).message).toMatch(/running loss .* at step \d+ .* over 100× the mean of the first 10 steps/);
+    expect(Number.isFinite(t.position.lossWatch!.running!)).toBe(true);
+    const allowed = createTrainer({ network: sequential({ inputShape: [8], layers: [dense({ units: 16, activation: 'relu' }), dense({ units: 3 })], seed: 2 }), rule: testBackprop(), loss: 'softmaxCrossEntropy', optimizer: momentum({ lr: 3 }), seed: 2, divergence: false, checkFinite: false });
+    await expect(allowed.fit(toyData(3, 512), { epochs: 2, batchSize: 16 })).resolves.toBeDefined();
+    for (const x of [t, allowed]) {
+      x.dispose();
+      x.network.dispose();
+    }
+  });
+
+  it('maxSteps stops fit mid-epoch, and a later fit continues from there', async () => {
+    const t = makeTrainer();
+    const data = toyData(3, 128);
+    const first = await t.fit(data, { epochs: 3, batchSize: 16, maxSteps: 5 });
+    expect(first).toMatchObject({ stopped: true, stoppedBy: 'maxSteps', samples: 80 });
+    expect(t.position).toMatchObject({ epoch: 0, batch: 5, step: 5 });
+    const rest = await t.fit(data, { epochs: 3, batchSize: 16 });
+    expect(rest.stopped).toBe(false);
+    expect(t.position.step).toBe(24);
+    t.dispose();
+    t.network.dispose();
   });
 });
 

@@ -14,6 +14,7 @@ import type {
   RandomSource,
   Rule,
   Tensor,
+  RandomStream,
   TensorMap,
   TrainerHooks,
   VariableMap,
@@ -46,6 +47,11 @@ export interface TrainerOptions {
   hooks?: TrainerHooks | TrainerHooks[];
   /** Stop with a `DivergenceError` when the loss becomes non-finite (default true). */
   checkFinite?: boolean;
+  /**
+   * Stop with a `DivergenceError` when the running loss (a moving average over about 10 steps) exceeds `factor` times
+   * the mean loss of the first 10 steps: divergence without NaN. Default `{ factor: 100 }`; `false` turns it off.
+   */
+  divergence?: { factor: number } | false;
 }
 
 export interface FitOptions {
@@ -57,6 +63,13 @@ export interface FitOptions {
   signal?: AbortSignal;
   /** Called after every step with the epoch, batch and number of batches. */
   onProgress?(p: { epoch: number; batch: number; batches: number; loss: number }): void;
+  /** Stop once this many steps have run in all (counting from the start of training): smoke runs. */
+  maxSteps?: number;
+  /**
+   * Read losses with `await data()` instead of `dataSync()`: for backends that cannot read synchronously (WebGPU in
+   * Node). Default: only where the active backend needs it.
+   */
+  async?: boolean;
 }
 
 export interface EpochRecord {
@@ -68,7 +81,9 @@ export interface EpochRecord {
 
 export interface FitResult {
   epochs: EpochRecord[];
+  /** Whether `fit` returned before the last epoch's end: its signal fired (`'signal'`) or `maxSteps` was reached. */
   stopped: boolean;
+  stoppedBy?: 'signal' | 'maxSteps';
   /** Seconds spent in training steps only (no evaluation, no hooks' epoch work). */
   trainSeconds: number;
   samples: number;
@@ -84,7 +99,16 @@ export interface TrainerPosition {
   /** Running sum of the current epoch's losses and its step count. */
   epochLossSum: number;
   epochSteps: number;
+  /** The divergence watch: the first 10 steps' losses summed, and the moving average after them (null before). */
+  lossWatch?: { firstSum: number; firstCount: number; running: number | null };
 }
+
+/** Backends whose tensors cannot be read synchronously in every environment (Node has no OffscreenCanvas). */
+const ASYNC_BACKENDS = new Set(['webgpu']);
+
+/** The first steps whose mean loss is the baseline of the divergence watch, and the weight of a new loss in the running one. */
+const WATCH_STEPS = 10;
+const WATCH_WEIGHT = 0.1;
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
@@ -101,6 +125,7 @@ export class Trainer {
   /** The network's trainable parameters by `module/param` (fixed for the network's life). */
   private readonly params: VariableMap;
   private readonly checkFinite: boolean;
+  private readonly divergenceFactor: number | null;
   position: TrainerPosition = { epoch: 0, batch: 0, step: 0, epochShuffleState: null, epochLossSum: 0, epochSteps: 0 };
 
   constructor(options: TrainerOptions) {
@@ -118,6 +143,8 @@ export class Trainer {
     this.params = this.network.namedParams();
     this.hooks = options.hooks === undefined ? [] : Array.isArray(options.hooks) ? options.hooks : [options.hooks];
     this.checkFinite = options.checkFinite ?? true;
+    const d = options.divergence ?? { factor: 100 };
+    this.divergenceFactor = d === false ? null : checkNumber('createTrainer divergence.factor', d.factor, { min: 1 });
   }
 
   /** Add a hook after construction (diagnostics attach this way). */
@@ -127,71 +154,144 @@ export class Trainer {
 
   /** One training step on a batch; returns the batch loss (before the update). */
   step(input: Tensor, target: Tensor, epoch = this.position.epoch, batch = this.position.batch): number {
-    const outShape = this.network.outputShape;
-    // the target as given when it is [N, ...output], else reshaped (when its size fits)
-    const targetFits = target.rank === outShape.length + 1 && target.shape[0] === input.shape[0] && outShape.every((d, i) => target.shape[i + 1] === d);
-    if (!targetFits && target.size !== input.shape[0] * outShape.reduce((a, b) => a * b, 1)) {
-      throw new ShapeError(`target shape [${target.shape}] does not match the network output [N, ${this.network.outputShape}]`);
-    }
+    const targetFits = this.checkTarget(input, target);
     const step = this.position.step;
     let lossValue = NaN;
     const forwardStream = this.random.stream(FORWARD_STREAM);
     const streamBefore = forwardStream.getState();
     tf.tidy(() => {
-      const trace = this.network.forward(input, { training: true, random: forwardStream });
-      const y = targetFits ? target : tf.reshape(target, trace.output.shape);
-      const lossT = this.loss.value(trace.output, y);
+      const { trace, y, lossT } = this.forwardPhase(input, target, targetFits, forwardStream);
       lossValue = lossT.dataSync()[0];
-      if (this.checkFinite && !Number.isFinite(lossValue)) {
-        // a refused step changes nothing, not even the masks it drew
-        forwardStream.setState(streamBefore);
-        throw this.divergence(trace, lossValue, step, epoch, batch);
-      }
-      const ctx = stepContext({ network: this.network, trace, target: y, loss: this.loss, step, epoch, random: this.random });
-      const result = this.boundRule.step(ctx);
-      // zero-copy snapshots (reshape shares the buffer) of the weights the rule saw, for hooks: `apply` replaces them
-      const paramsBefore: TensorMap[] | undefined =
-        this.hooks.length > 0
-          ? this.network.layers.map((layer) => Object.fromEntries(Object.entries(layer.params).map(([k, v]) => [k, tf.reshape(v, v.shape)])))
-          : undefined;
-      const named: TensorMap = {};
-      const keys = this.layerParamKeys();
-      result.grads.forEach((g, l) => {
-        if (g) for (const k in g) named[keys[l][k] ?? `${this.network.layers[l].name}/${k}`] = g[k];
-      });
-      for (const [module, g] of Object.entries(result.moduleGrads ?? {})) for (const [k, t] of Object.entries(g)) named[`${module}/${k}`] = t;
-      const appliedFlat = this.optimizer.apply(this.params, named);
-      if (this.boundRule.afterUpdate) {
-        const applied: TensorMap[] = this.network.layers.map((layer, l) => {
-          const out: TensorMap = {};
-          for (const k of Object.keys(layer.params)) {
-            const t = appliedFlat[keys[l][k]];
-            if (t) out[k] = t;
-          }
-          return out;
-        });
-        this.boundRule.afterUpdate({ ...ctx, result, applied, decoupledDecay: this.optimizer.decoupledDecay });
-      }
-      this.network.commit(trace);
-      this.position.step = step + 1;
-      for (const h of this.hooks) {
-        h.onStep?.({
-          epoch,
-          batch,
-          step: step + 1,
-          loss: lossValue,
-          input,
-          target: y,
-          trace,
-          result,
-          network: this.network,
-          boundRule: this.boundRule,
-          lossFn: this.loss,
-          paramsBefore,
-        });
-      }
+      this.checkLoss(lossValue, trace, step, epoch, batch, forwardStream, streamBefore);
+      this.updatePhase(input, trace, y, lossValue, step, epoch, batch);
     });
+    this.watchLoss(lossValue, step, epoch, batch);
     return lossValue;
+  }
+
+  /**
+   * The same step for backends that cannot read tensors synchronously: the loss is read with `await data()` between
+   * the forward pass and the update (the trace is kept alive across the wait). Bit-for-bit the same as `step`.
+   */
+  async stepAsync(input: Tensor, target: Tensor, epoch = this.position.epoch, batch = this.position.batch): Promise<number> {
+    const targetFits = this.checkTarget(input, target);
+    const step = this.position.step;
+    const forwardStream = this.random.stream(FORWARD_STREAM);
+    const streamBefore = forwardStream.getState();
+    // tidy keeps every tensor of the returned trace (it walks nested objects), frees the forward pass's temporaries
+    type Forward = ReturnType<Trainer['forwardPhase']>;
+    const kept = tf.tidy(() => this.forwardPhase(input, target, targetFits, forwardStream) as unknown as tf.TensorContainer) as unknown as Forward;
+    // the caller's tensors stay the caller's: only what the forward pass made is freed afterwards
+    const made = (t: Tensor) => t !== input && t !== target;
+    try {
+      const lossValue = (await kept.lossT.data())[0];
+      tf.tidy(() => {
+        this.checkLoss(lossValue, kept.trace, step, epoch, batch, forwardStream, streamBefore);
+        this.updatePhase(input, kept.trace, kept.y, lossValue, step, epoch, batch);
+      });
+      this.watchLoss(lossValue, step, epoch, batch);
+      return lossValue;
+    } finally {
+      tf.dispose(collectTensors(kept).filter(made));
+    }
+  }
+
+  /** Whether the target is `[N, ...output]` as given (else it must have the size to be reshaped); a ShapeError otherwise. */
+  private checkTarget(input: Tensor, target: Tensor): boolean {
+    const outShape = this.network.outputShape;
+    const targetFits = target.rank === outShape.length + 1 && target.shape[0] === input.shape[0] && outShape.every((d, i) => target.shape[i + 1] === d);
+    if (!targetFits && target.size !== input.shape[0] * outShape.reduce((a, b) => a * b, 1)) {
+      throw new ShapeError(`target shape [${target.shape}] does not match the network output [N, ${this.network.outputShape}]`);
+    }
+    return targetFits;
+  }
+
+  private forwardPhase(input: Tensor, target: Tensor, targetFits: boolean, forwardStream: RandomStream) {
+    const trace = this.network.forward(input, { training: true, random: forwardStream });
+    const y = targetFits ? target : tf.reshape(target, trace.output.shape);
+    return { trace, y, lossT: this.loss.value(trace.output, y) };
+  }
+
+  /** A non-finite loss refuses the step: nothing changes, not even the masks the forward pass drew. */
+  private checkLoss(loss: number, trace: ForwardTrace, step: number, epoch: number, batch: number, stream: RandomStream, before: number[]): void {
+    if (!this.checkFinite || Number.isFinite(loss)) return;
+    stream.setState(before);
+    throw this.divergence(trace, loss, step, epoch, batch);
+  }
+
+  /** The rule's step, the optimizer's update, the rule's after-update, running statistics, hooks. */
+  private updatePhase(input: Tensor, trace: ForwardTrace, y: Tensor, lossValue: number, step: number, epoch: number, batch: number): void {
+    const ctx = stepContext({ network: this.network, trace, target: y, loss: this.loss, step, epoch, random: this.random });
+    const result = this.boundRule.step(ctx);
+    // zero-copy snapshots (reshape shares the buffer) of the weights the rule saw, for hooks: `apply` replaces them
+    const paramsBefore: TensorMap[] | undefined =
+      this.hooks.length > 0
+        ? this.network.layers.map((layer) => Object.fromEntries(Object.entries(layer.params).map(([k, v]) => [k, tf.reshape(v, v.shape)])))
+        : undefined;
+    const named: TensorMap = {};
+    const keys = this.layerParamKeys();
+    result.grads.forEach((g, l) => {
+      if (g) for (const k in g) named[keys[l][k] ?? `${this.network.layers[l].name}/${k}`] = g[k];
+    });
+    for (const [module, g] of Object.entries(result.moduleGrads ?? {})) for (const [k, t] of Object.entries(g)) named[`${module}/${k}`] = t;
+    const appliedFlat = this.optimizer.apply(this.params, named);
+    if (this.boundRule.afterUpdate) {
+      const applied: TensorMap[] = this.network.layers.map((layer, l) => {
+        const out: TensorMap = {};
+        for (const k of Object.keys(layer.params)) {
+          const t = appliedFlat[keys[l][k]];
+          if (t) out[k] = t;
+        }
+        return out;
+      });
+      this.boundRule.afterUpdate({ ...ctx, result, applied, decoupledDecay: this.optimizer.decoupledDecay });
+    }
+    this.network.commit(trace);
+    this.position.step = step + 1;
+    for (const h of this.hooks) {
+      h.onStep?.({
+        epoch,
+        batch,
+        step: step + 1,
+        loss: lossValue,
+        input,
+        target: y,
+        trace,
+        result,
+        network: this.network,
+        boundRule: this.boundRule,
+        lossFn: this.loss,
+        paramsBefore,
+      });
+    }
+  }
+
+  /**
+   * Divergence without NaN: after the first 10 steps set a baseline (their mean loss), a moving average of the loss
+   * above `factor` × baseline stops the run. The step that crossed it has been applied; a checkpoint of the previous
+   * epoch is the last good state.
+   */
+  private watchLoss(loss: number, step: number, epoch: number, batch: number): void {
+    if (this.divergenceFactor === null) return;
+    const w = (this.position.lossWatch ??= { firstSum: 0, firstCount: 0, running: null });
+    if (w.firstCount < WATCH_STEPS) {
+      w.firstSum += loss;
+      w.firstCount++;
+      if (w.firstCount === WATCH_STEPS) w.running = w.firstSum / WATCH_STEPS;
+      return;
+    }
+    w.running = (1 - WATCH_WEIGHT) * (w.running ?? loss) + WATCH_WEIGHT * loss;
+    const baseline = w.firstSum / w.firstCount;
+    if (baseline > 0 && w.running > this.divergenceFactor * baseline) {
+      throw new DivergenceError(
+        `training diverged: the running loss ${w.running.toPrecision(4)} at step ${step + 1} (epoch ${epoch + 1}, batch ${batch + 1}) is over ` +
+          `${this.divergenceFactor}× the mean of the first ${WATCH_STEPS} steps (${baseline.toPrecision(4)}); the last loss was ${loss.toPrecision(4)}. ` +
+          'Lower the learning rate, or allow it (the divergence option).',
+        step + 1,
+        epoch,
+        null,
+      );
+    }
   }
 
   private paramKeys: Record<string, string>[] | null = null;
@@ -236,6 +336,8 @@ export class Trainer {
       throw new ShapeError(`training data: y has ${data.y.length} values, expected ${data.count} × ${outSize} for output [${this.network.outputShape}]`);
     }
     const shuffle = options.shuffle ?? true;
+    const maxSteps = options.maxSteps === undefined ? Infinity : checkNumber('fit maxSteps', options.maxSteps, { min: 0, integer: true });
+    const useAsync = options.async ?? ASYNC_BACKENDS.has(tf.getBackend());
     const stream = this.random.stream('shuffle');
     const batches = Math.ceil(data.count / batchSize);
     const gather = new BatchGatherer(data, inSize, outSize);
@@ -254,7 +356,8 @@ export class Trainer {
       const order = shuffle ? permutation(data.count, stream) : Int32Array.from({ length: data.count }, (_, i) => i);
       let epochSeconds = 0;
       while (pos.batch < batches) {
-        if (options.signal?.aborted) return { epochs: records, stopped: true, trainSeconds, samples };
+        if (options.signal?.aborted) return { epochs: records, stopped: true, stoppedBy: 'signal', trainSeconds, samples };
+        if (pos.step >= maxSteps) return { epochs: records, stopped: true, stoppedBy: 'maxSteps', trainSeconds, samples };
         const start = pos.batch * batchSize;
         const idx = order.subarray(start, Math.min(start + batchSize, data.count));
         const t0 = now();
@@ -264,7 +367,7 @@ export class Trainer {
         const yt = tf.tensor(y, [idx.length, ...this.network.outputShape]);
         let loss: number;
         try {
-          loss = this.step(xt, yt, pos.epoch, pos.batch);
+          loss = useAsync ? await this.stepAsync(xt, yt, pos.epoch, pos.batch) : this.step(xt, yt, pos.epoch, pos.batch);
         } finally {
           xt.dispose();
           yt.dispose();
@@ -378,4 +481,14 @@ class BatchGatherer {
 /** Bind a network, a loss, a rule and an optimizer into a trainer. */
 export function createTrainer(options: TrainerOptions): Trainer {
   return new Trainer(options);
+}
+
+/** Every tensor in a nested object or array (what `tf.tidy` keeps when it returns one). */
+function collectTensors(value: unknown, out: Tensor[] = [], seen = new Set<unknown>()): Tensor[] {
+  if (value instanceof tf.Tensor) out.push(value);
+  else if (value && typeof value === 'object' && !seen.has(value)) {
+    seen.add(value);
+    for (const v of Object.values(value)) collectTensors(v, out, seen);
+  }
+  return out;
 }
