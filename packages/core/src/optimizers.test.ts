@@ -118,6 +118,25 @@ describe('optimizers follow their textbook updates', () => {
     expect(Array.from(w2.dataSync())).toEqual(Array.from(w.dataSync()));
   });
 
+  it('a saved step count must be an integer ≥ 0; loading slots twice and disposing leaves no tensor behind', () => {
+    const a = adam({ lr: 0.01 }).create();
+    for (const steps of [-1e9, 0.5, '3', Infinity]) expect(() => a.setMeta({ steps } as never), String(steps)).toThrow(/saved steps must be an integer/);
+    a.setMeta({ steps: 7 });
+    expect(a.getMeta()).toEqual({ steps: 7 });
+    const w = tf.variable(tf.tensor1d([1, 2]));
+    const g = tf.tensor1d([0.3, -0.1]);
+    a.apply({ w }, { w: g });
+    const before = tf.memory().numTensors;
+    const b = adam({ lr: 0.01 }).create();
+    b.loadSlots(a.slots()); // created from copies
+    b.loadSlots(a.slots()); // assigned in place
+    expect(tf.memory().numTensors).toBe(before + 2);
+    b.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    a.dispose();
+    tf.dispose([w, g]);
+  });
+
   it("adam runs a backend's fused BiopropAdamStep kernel when registered, with the tf-op path's attrs and results", () => {
     // a stand-in fused kernel on cpu: the tf-op formulas in float32, recording what core passed
     const seen: Record<string, number>[] = [];

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { OptionError, checkNumber } from './errors.js';
+import { CheckpointError, OptionError, checkNumber } from './errors.js';
 import type { JsonValue, Optimizer, OptimizerSpec, Tensor, TensorMap, Variable, VariableMap } from './types.js';
 
 /** A learning-rate schedule that fits in a checkpoint. */
@@ -283,8 +283,12 @@ class TensorOptimizer implements Optimizer {
   }
 
   setMeta(meta: JsonValue): void {
-    const steps = (meta as { steps?: number } | null)?.steps;
-    this.steps = typeof steps === 'number' ? steps : 0;
+    const steps = (meta as { steps?: unknown } | null)?.steps;
+    // the step count drives bias correction and schedules: a negative or fractional one would train silently wrong
+    if (steps !== undefined && !(typeof steps === 'number' && Number.isSafeInteger(steps) && steps >= 0)) {
+      throw new CheckpointError(`optimizer ${this.name}: saved steps must be an integer ≥ 0, got ${JSON.stringify(steps)}`);
+    }
+    this.steps = steps ?? 0;
   }
 
   dispose(): void {
