@@ -130,7 +130,7 @@ describe('backend resolver', () => {
       webgpuAdapter: async () => ({ isSoftware: false, description: 'NVIDIA Ampere' }),
     });
     expect(hardware.name).toBe('webgpu');
-    expect(hardware.reason).toBe('auto: webgpu is the first that loaded');
+    expect(hardware.reason).toBe('auto: webgpu is the first that loaded ("webgpu" backend already registered, hardware adapter NVIDIA Ampere)');
   });
 
   it('the browser order is webgpu, webgl, wasm, cpu; no navigator.gpu means no adapter', async () => {
@@ -173,6 +173,110 @@ describe('backend resolver', () => {
     await resolveBackend('wasm', { loaders: installed });
     const b = tf.tensor2d([[1, 2], [3, 4]]);
     expect(tf.matMul(b, b).arraySync()).toEqual(cpu);
+  });
+});
+
+/** A backend that computes (the cpu one) under another name, as a package's loader would register it. */
+const fakeLoader = (tfName: string, value: unknown = {}) => async () => {
+  // importing a package twice registers once
+  if (!tf.findBackendFactory(tfName)) registerFake(tfName, () => new MathBackendCPU());
+  return value;
+};
+const llvmpipe = {
+  isSoftware: true,
+  description: 'llvmpipe-llvm-15-0-6-256-bits- (OpenGL version 4.5 (Core Profile) Mesa 22.3.6)',
+  vendor: '',
+  architecture: '',
+  device: 'llvmpipe-llvm-15-0-6-256-bits-',
+  isFallbackAdapter: false,
+};
+const h100 = { isSoftware: false, description: 'nvidia hopper NVIDIA H100 80GB HBM3 (Vulkan driver)', vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H100 80GB HBM3', isFallbackAdapter: false };
+
+describe('backend resolver: the Node auto order, simulated', () => {
+  /** Loaders for every Node backend; `absent` ones fail as an uninstalled package does. */
+  function nodeLoaders(absent: string[], webgpuAdapter: unknown = h100): BackendLoaders {
+    const all: BackendLoaders = {
+      'tensorflow-gpu': fakeLoader('tensorflow'),
+      tensorflow: fakeLoader('tensorflow'),
+      webgpu: fakeLoader('webgpu', { adapter: webgpuAdapter }),
+      blas: fakeLoader('blas'),
+      wasm: () => import('@tensorflow/tfjs-backend-wasm'),
+      cpu: () => import('@tensorflow/tfjs-backend-cpu'),
+    };
+    for (const name of absent) {
+      const pkg = name === 'webgpu' ? '@bioprop/tfjs-backend-webgpu' : name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : name === 'tensorflow' ? '@tensorflow/tfjs-node' : `@bioprop/tfjs-backend-${name}`;
+      all[name as keyof BackendLoaders] = async () => Promise.reject(notFound(pkg));
+    }
+    return all;
+  }
+
+  it.each([
+    { absent: [], chosen: 'tensorflow-gpu' },
+    { absent: ['tensorflow-gpu'], chosen: 'tensorflow' },
+    { absent: ['tensorflow-gpu', 'tensorflow'], chosen: 'webgpu' },
+    { absent: ['tensorflow-gpu', 'tensorflow', 'webgpu'], chosen: 'blas' },
+    { absent: ['tensorflow-gpu', 'tensorflow', 'webgpu', 'blas'], chosen: 'wasm' },
+  ])('without $absent, auto takes $chosen', async ({ absent, chosen }) => {
+    await tf.setBackend('cpu');
+    const choice = await resolveBackend('auto', { loaders: nodeLoaders(absent), environment: 'node' });
+    expect(choice.name).toBe(chosen);
+    expect(choice.tried.map((t) => t.name)).toEqual(['tensorflow-gpu', 'tensorflow', 'webgpu', 'blas', 'wasm'].slice(0, absent.length + 1));
+    expect(choice.tried.filter((t) => !t.ok).map((t) => t.why)).toEqual(absent.map(() => expect.stringMatching(/ is not installed$/)));
+    expect(tf.getBackend()).toBe(choice.tfBackend);
+  });
+
+  it('the tfjs-node-gpu path: its loader is used, and the reason names its package', async () => {
+    await tf.setBackend('cpu');
+    const choice = await resolveBackend('auto', { loaders: nodeLoaders([]), environment: 'node' });
+    expect(choice).toMatchObject({ name: 'tensorflow-gpu', tfBackend: 'tensorflow' });
+    expect(choice.reason).toBe('auto: tensorflow-gpu is the first that loaded (loaded @tensorflow/tfjs-node-gpu)');
+    const named = await resolveBackend('tensorflow-gpu', { loaders: nodeLoaders([]) });
+    expect(named.reason).toBe('asked for tensorflow-gpu (loaded @tensorflow/tfjs-node-gpu)');
+  });
+
+  it('webgpu on a hardware adapter comes before blas, and the choice reports the adapter', async () => {
+    await tf.setBackend('cpu');
+    const choice = await resolveBackend('auto', { loaders: nodeLoaders(['tensorflow-gpu', 'tensorflow']), environment: 'node' });
+    expect(choice).toMatchObject({ name: 'webgpu', tfBackend: 'webgpu', adapter: h100 });
+    expect(choice.reason).toMatch(
+      /^auto: webgpu is the first that loaded \(loaded @bioprop\/tfjs-backend-webgpu, hardware adapter nvidia hopper NVIDIA H100 80GB HBM3 \(Vulkan driver\)\); before it: tensorflow-gpu: @tensorflow\/tfjs-node-gpu is not installed; tensorflow: @tensorflow\/tfjs-node is not installed$/,
+    );
+  });
+
+  it('a software adapter: auto skips it for blas and says why; asked for by name it is taken and reported', async () => {
+    await tf.setBackend('cpu');
+    const loaders = nodeLoaders(['tensorflow-gpu', 'tensorflow'], llvmpipe);
+    const auto = await resolveBackend('auto', { loaders, environment: 'node' });
+    expect(auto.name).toBe('blas');
+    expect(auto.tried.find((t) => t.name === 'webgpu')).toEqual({
+      name: 'webgpu',
+      ok: false,
+      why: `software adapter (${llvmpipe.description}) skipped; ask for "webgpu" by name to use it`,
+    });
+    expect(auto.adapter).toBeUndefined();
+    const named = await resolveBackend('webgpu', { loaders, environment: 'node' });
+    expect(named).toMatchObject({ name: 'webgpu', tfBackend: 'webgpu', adapter: llvmpipe });
+    expect(named.reason).toBe(`asked for webgpu (loaded @bioprop/tfjs-backend-webgpu, software adapter ${llvmpipe.description})`);
+  });
+
+  it('no adapter at all: auto goes on; by name it is an error with the reason', async () => {
+    await tf.setBackend('cpu');
+    const loaders: BackendLoaders = {
+      webgpu: async () => {
+        throw new Error('no WebGPU adapter found (Dawn default backend: no adapter; backend=opengl: no adapter)');
+      },
+    };
+    const auto = await resolveBackend('auto', { loaders, environment: 'node' });
+    expect(auto.tried.find((t) => t.name === 'webgpu')?.why).toMatch(/^no WebGPU adapter found/);
+    await expect(resolveBackend('webgpu', { loaders, environment: 'node' })).rejects.toThrow(/backend "webgpu" is not available: no WebGPU adapter found/);
+    expect(tf.getBackend()).toBe(auto.tfBackend);
+  });
+
+  it('webgpu missing in Node names the Dawn package and its loader', async () => {
+    await expect(resolveBackend('webgpu', { environment: 'node' })).rejects.toThrow(
+      /Install @bioprop\/tfjs-backend-webgpu .*loaders: \{ 'webgpu': webgpuLoader\(\) \}/,
+    );
+    await expect(resolveBackend('webgpu', { environment: 'browser' })).rejects.toThrow(/Install @tensorflow\/tfjs-backend-webgpu /);
   });
 });
 

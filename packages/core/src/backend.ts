@@ -8,7 +8,8 @@ import { BackendError } from './errors.js';
 export const BACKENDS = {
   'tensorflow-gpu': { pkg: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow', runsIn: 'node' },
   tensorflow: { pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow', runsIn: 'node' },
-  webgpu: { pkg: '@tensorflow/tfjs-backend-webgpu', tfName: 'webgpu', runsIn: 'any' },
+  // in Node, tfjs's WebGPU backend needs a WebGPU implementation: @bioprop/tfjs-backend-webgpu brings Dawn's
+  webgpu: { pkg: '@tensorflow/tfjs-backend-webgpu', nodePkg: '@bioprop/tfjs-backend-webgpu', tfName: 'webgpu', runsIn: 'any' },
   webgl: { pkg: '@tensorflow/tfjs-backend-webgl', tfName: 'webgl', runsIn: 'browser' },
   blas: { pkg: '@bioprop/tfjs-backend-blas', tfName: 'blas', runsIn: 'node' },
   wasm: { pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm', runsIn: 'any' },
@@ -30,7 +31,13 @@ export const AUTO_ORDER: Readonly<Record<BackendEnvironment, readonly BackendNam
 /** The device behind a WebGPU backend; `auto` skips software adapters (SwiftShader, llvmpipe, fallback adapters). */
 export interface BackendAdapterInfo {
   isSoftware: boolean;
+  /** One line naming the device (vendor, architecture, device, driver). */
   description: string;
+  /** `GPUAdapterInfo` fields, where the loader or `navigator.gpu` gave them. */
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  isFallbackAdapter?: boolean;
 }
 
 /**
@@ -110,13 +117,13 @@ export async function resolveBackend(preference: BackendName | 'auto' = 'auto', 
   const tried: BackendChoice['tried'] = [];
   for (const name of order) {
     try {
-      const { why, adapter } = await tryBackend(name, auto, options);
+      const { why, adapter } = await tryBackend(name, auto, options, environment);
       tried.push({ name, ok: true, why });
       const before = tried.filter((t) => !t.ok).map((t) => `${t.name}: ${t.why}`);
       current = {
         name,
         tfBackend: tf.getBackend(),
-        reason: auto ? `auto: ${name} is the first that loaded${before.length ? ` (${before.join('; ')})` : ''}` : `asked for ${name} (${why})`,
+        reason: auto ? `auto: ${name} is the first that loaded (${why})${before.length ? `; before it: ${before.join('; ')}` : ''}` : `asked for ${name} (${why})`,
         tried,
         environment,
         ...(adapter ? { adapter } : {}),
@@ -135,8 +142,22 @@ export async function resolveBackend(preference: BackendName | 'auto' = 'auto', 
   );
 }
 
+/** The package that provides a backend where the application runs (Node's WebGPU comes from our Dawn wrapper). */
+function packageFor(name: BackendName, environment: BackendEnvironment): string {
+  const b = BACKENDS[name];
+  return environment === 'node' && 'nodePkg' in b ? b.nodePkg : b.pkg;
+}
+
 function howToInstall(name: BackendName, environment: BackendEnvironment): string {
-  const { pkg, runsIn } = BACKENDS[name];
+  const { runsIn } = BACKENDS[name];
+  const pkg = packageFor(name, environment);
+  if (pkg !== BACKENDS[name].pkg) {
+    // the Dawn wrapper registers nothing on import: its loader finds the adapter first
+    return (
+      `Install ${pkg} (\`pnpm add ${pkg}\` or \`npm install ${pkg}\`) and pass its loader: ` +
+      `resolveBackend('${name}', { loaders: { '${name}': webgpuLoader() } }) with webgpuLoader imported from ${pkg}.`
+    );
+  }
   const where = runsIn !== 'any' && runsIn !== environment ? ` (${name} runs in ${runsIn === 'node' ? 'Node' : 'browsers'} only)` : '';
   return (
     `Install ${pkg} (\`pnpm add ${pkg}\` or \`npm install ${pkg}\`) and pass a loader, ` +
@@ -144,8 +165,14 @@ function howToInstall(name: BackendName, environment: BackendEnvironment): strin
   );
 }
 
-async function tryBackend(name: BackendName, auto: boolean, options: ResolveBackendOptions): Promise<{ why: string; adapter?: BackendAdapterInfo }> {
-  const { pkg, tfName } = BACKENDS[name];
+async function tryBackend(
+  name: BackendName,
+  auto: boolean,
+  options: ResolveBackendOptions,
+  environment: BackendEnvironment,
+): Promise<{ why: string; adapter?: BackendAdapterInfo }> {
+  const { tfName } = BACKENDS[name];
+  const pkg = packageFor(name, environment);
   const loader = options.loaders?.[name];
   let loaded: unknown;
   let why: string;
@@ -224,7 +251,11 @@ async function adapterOf(loaded: unknown): Promise<BackendAdapterInfo | null> {
   const a = (loaded as { adapter?: unknown } | null | undefined)?.adapter;
   const value = typeof a === 'function' ? await (a as () => unknown)() : await a;
   const info = value as Partial<BackendAdapterInfo> | null | undefined;
-  return info && typeof info.isSoftware === 'boolean' ? { isSoftware: info.isSoftware, description: String(info.description ?? 'unnamed adapter') } : null;
+  if (!info || typeof info.isSoftware !== 'boolean') return null;
+  const out: BackendAdapterInfo = { isSoftware: info.isSoftware, description: String(info.description ?? 'unnamed adapter') };
+  for (const k of ['vendor', 'architecture', 'device'] as const) if (typeof info[k] === 'string') out[k] = info[k];
+  if (typeof info.isFallbackAdapter === 'boolean') out.isFallbackAdapter = info.isFallbackAdapter;
+  return out;
 }
 
 interface GpuAdapterLike {
@@ -247,8 +278,9 @@ async function navigatorAdapter(): Promise<BackendAdapterInfo | null> {
   if (!adapter) return null;
   const info = adapter.info ?? {};
   const description = [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'unnamed adapter';
-  const isSoftware = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || SOFTWARE_ADAPTER.test(description);
-  return { isSoftware, description };
+  const isFallbackAdapter = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter);
+  const isSoftware = isFallbackAdapter || SOFTWARE_ADAPTER.test(description);
+  return { isSoftware, description, vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', isFallbackAdapter };
 }
 
 function isNotFound(err: unknown): boolean {

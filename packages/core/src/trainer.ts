@@ -410,24 +410,53 @@ export class Trainer {
 
   /** Mean loss and (for one-hot targets) accuracy on a data set, in batches, in inference mode. */
   evaluate(data: TrainData, batchSize = 500): { loss: number; accuracy: number } {
-    const inSize = this.network.inputShape.reduce((a, b) => a * b, 1);
-    const outSize = this.network.outputShape.reduce((a, b) => a * b, 1);
     let lossSum = 0;
     let correct = 0;
-    for (let start = 0; start < data.count; start += batchSize) {
-      const n = Math.min(batchSize, data.count - start);
+    for (const { start, n } of this.evalBatches(data, batchSize)) {
       const [l, c] = tf.tidy(() => {
-        const x = tf.tensor(data.x.subarray(start * inSize, (start + n) * inSize), [n, ...this.network.inputShape]);
-        const y = tf.tensor(data.y.subarray(start * outSize, (start + n) * outSize), [n, ...this.network.outputShape]);
-        const out = this.network.forward(x, { training: false, random: this.random.stream('eval') }).output;
-        const loss = this.loss.value(out, y).dataSync()[0] * n;
-        const hits = outSize > 1 ? tf.sum(tf.cast(tf.equal(tf.argMax(tf.reshape(out, [n, outSize]), 1), tf.argMax(tf.reshape(y, [n, outSize]), 1)), 'float32')).dataSync()[0] : 0;
-        return [loss, hits];
+        const { loss, hits } = this.evalBatch(data, start, n);
+        return [loss.dataSync()[0] * n, hits ? hits.dataSync()[0] : 0];
       });
       lossSum += l;
       correct += c;
     }
     return { loss: lossSum / Math.max(1, data.count), accuracy: correct / Math.max(1, data.count) };
+  }
+
+  /**
+   * `evaluate` for backends that cannot read tensors synchronously (WebGPU in Node): each batch's loss and hit count
+   * are read with `await data()`. The same computation and the same arithmetic, so the same numbers bit for bit.
+   */
+  async evaluateAsync(data: TrainData, batchSize = 500): Promise<{ loss: number; accuracy: number }> {
+    let lossSum = 0;
+    let correct = 0;
+    for (const { start, n } of this.evalBatches(data, batchSize)) {
+      const { loss, hits } = tf.tidy(() => this.evalBatch(data, start, n));
+      try {
+        lossSum += (await loss.data())[0] * n;
+        correct += hits ? (await hits.data())[0] : 0;
+      } finally {
+        tf.dispose(hits ? [loss, hits] : [loss]);
+      }
+    }
+    return { loss: lossSum / Math.max(1, data.count), accuracy: correct / Math.max(1, data.count) };
+  }
+
+  private *evalBatches(data: TrainData, batchSize: number): Generator<{ start: number; n: number }> {
+    checkNumber('evaluate batchSize', batchSize, { min: 1, integer: true });
+    for (let start = 0; start < data.count; start += batchSize) yield { start, n: Math.min(batchSize, data.count - start) };
+  }
+
+  /** One evaluation batch's mean loss and (for more than one output) its count of correct argmax predictions. */
+  private evalBatch(data: TrainData, start: number, n: number): { loss: Tensor; hits: Tensor | null } {
+    const inSize = this.network.inputShape.reduce((a, b) => a * b, 1);
+    const outSize = this.network.outputShape.reduce((a, b) => a * b, 1);
+    const x = tf.tensor(data.x.subarray(start * inSize, (start + n) * inSize), [n, ...this.network.inputShape]);
+    const y = tf.tensor(data.y.subarray(start * outSize, (start + n) * outSize), [n, ...this.network.outputShape]);
+    const out = this.network.forward(x, { training: false, random: this.random.stream('eval') }).output;
+    const loss = this.loss.value(out, y);
+    const hits = outSize > 1 ? tf.sum(tf.cast(tf.equal(tf.argMax(tf.reshape(out, [n, outSize]), 1), tf.argMax(tf.reshape(y, [n, outSize]), 1)), 'float32')) : null;
+    return { loss, hits };
   }
 
   dispose(): void {
