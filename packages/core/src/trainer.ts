@@ -448,14 +448,14 @@ export class Trainer {
   }
 
   /** One evaluation batch's mean loss and (for more than one output) its count of correct argmax predictions. */
-  private evalBatch(data: TrainData, start: number, n: number): { loss: Tensor; hits: Tensor | null } {
+  private evalBatch(data: TrainData, start: number, n: number): { loss: Tensor; hits: Tensor | undefined } {
     const inSize = this.network.inputShape.reduce((a, b) => a * b, 1);
     const outSize = this.network.outputShape.reduce((a, b) => a * b, 1);
     const x = tf.tensor(data.x.subarray(start * inSize, (start + n) * inSize), [n, ...this.network.inputShape]);
     const y = tf.tensor(data.y.subarray(start * outSize, (start + n) * outSize), [n, ...this.network.outputShape]);
     const out = this.network.forward(x, { training: false, random: this.random.stream('eval') }).output;
     const loss = this.loss.value(out, y);
-    const hits = outSize > 1 ? tf.sum(tf.cast(tf.equal(tf.argMax(tf.reshape(out, [n, outSize]), 1), tf.argMax(tf.reshape(y, [n, outSize]), 1)), 'float32')) : null;
+    const hits = outSize > 1 ? tf.sum(tf.cast(tf.equal(tf.argMax(tf.reshape(out, [n, outSize]), 1), tf.argMax(tf.reshape(y, [n, outSize]), 1)), 'float32')) : undefined;
     return { loss, hits };
   }
 
