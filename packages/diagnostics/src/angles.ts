@@ -66,7 +66,7 @@ export interface SignalAngles {
 }
 
 /** The layer whose block output the output layer reads (the last hidden layer), or null on graphs where none does. */
-function hiddenBelowOutput(network: Network): number | null {
+export function hiddenBelowOutput(network: Network): number | null {
   const t = network.topology;
   const input = t.layers[network.outputLayer].input;
   if (input === NETWORK_INPUT) return null;

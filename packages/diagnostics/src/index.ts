@@ -6,3 +6,5 @@ export { pinv, pinvArray } from './pinv.js';
 export type { PinvOptions } from './pinv.js';
 export { alignmentRecorder, probeAlignment } from './recorder.js';
 export type { AlignmentRecord, AlignmentRecorder, AlignmentRecorderOptions, ProbeArgs, ProbeBatch } from './recorder.js';
+// the same measurements read with `await data()`, for backends that cannot read synchronously (WebGPU in Node)
+export { signalAnglesAsync, weightAlignmentAsync, alignmentConditionAsync, probeAlignmentAsync, pinvAsync } from './async.js';

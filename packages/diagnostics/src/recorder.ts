@@ -24,6 +24,7 @@ import {
   type WeightAlignmentEntry,
 } from './angles.js';
 import type { PinvOptions } from './pinv.js';
+import { deferStepMeasurement, probeAlignmentAsync } from './async.js';
 
 /** One measurement: everything is a plain number (JSON-ready). */
 export interface AlignmentRecord {
@@ -78,6 +79,13 @@ export interface AlignmentRecorderOptions {
   pinv?: PinvOptions;
   /** Called with every new record (e.g. to print it). */
   onRecord?(record: AlignmentRecord): void;
+  /**
+   * Read measurements with `await data()` (backends that cannot read synchronously: WebGPU in Node). Default: when
+   * the active backend is webgpu. Epoch mode awaits the probe at the epoch's end (`fit` awaits `onEpochEnd`). Step
+   * mode builds the measurement in the step and reads it afterwards: records arrive in order, by the epoch's end or
+   * `await recorder.flush()`, and have `pbp: null` (the pseudoinverse needs a read first; epoch mode measures it).
+   */
+  async?: boolean;
 }
 
 /** A trainer hook that keeps a history of alignment measurements. */
@@ -87,6 +95,8 @@ export interface AlignmentRecorder extends TrainerHooks {
   toJSON(): JsonValue;
   /** Release the tensors kept between steps (the last batch in `probe: 'last'` mode). */
   dispose(): void;
+  /** Wait until every deferred measurement (step mode on an asynchronous backend) is in `history`. */
+  flush(): Promise<void>;
 }
 
 interface MeasureParts {
@@ -200,6 +210,10 @@ export function alignmentRecorder(options: AlignmentRecorderOptions = {}): Align
   }
   const flags = { pbp: options.pbp ?? true, weights: options.weights ?? true, condition: options.condition ?? true, pinv: options.pinv };
   const history: AlignmentRecord[] = [];
+  const useAsync = () => options.async ?? ASYNC_BACKENDS.has(tf.getBackend());
+  // deferred step measurements, read one after another so the history keeps the steps' order
+  let pending: Promise<void> = Promise.resolve();
+  let pendingError: unknown = null;
   let kept: { input: Tensor; target: Tensor } | null = null;
   let loss: Loss | null = null;
   let stepsDone = 0;
@@ -223,6 +237,18 @@ export function alignmentRecorder(options: AlignmentRecorderOptions = {}): Align
       loss = ctx.lossFn;
       if (every === 'step') {
         if (ctx.step % everySteps !== 0) return;
+        if (useAsync()) {
+          const at = { epoch: ctx.epoch + 1, step: ctx.step, batch: ctx.batch };
+          const read = deferStepMeasurement(ctx.network, ctx.boundRule, ctx.trace, ctx.result, () => stepTop(ctx), ctx.paramsBefore, flags);
+          pending = pending.then(async () => {
+            try {
+              push({ ...at, ...(await read()) });
+            } catch (err) {
+              pendingError ??= err;
+            }
+          });
+          return;
+        }
         const m = measureStep({ network: ctx.network, boundRule: ctx.boundRule, ...flags }, ctx);
         push({ epoch: ctx.epoch + 1, step: ctx.step, batch: ctx.batch, ...m });
       } else if (probe === 'last') {
@@ -231,19 +257,24 @@ export function alignmentRecorder(options: AlignmentRecorderOptions = {}): Align
         kept = { input: tf.keep(tf.clone(ctx.input)), target: tf.keep(tf.clone(ctx.target)) };
       }
     },
-    onEpochEnd(ctx: EpochHookContext) {
-      if (every !== 'epoch' || !loss) return;
+    async onEpochEnd(ctx: EpochHookContext) {
+      if (every === 'step') return flush();
+      if (!loss) return;
       let m: Omit<AlignmentRecord, 'epoch' | 'step' | 'batch'> | null = null;
       const base = { network: ctx.network, boundRule: ctx.boundRule, loss, step: stepsDone, epoch: ctx.epoch, seed: options.seed, ...flags };
+      const measure = (args: ProbeArgs) => (useAsync() ? probeAlignmentAsync(args) : probeAlignment(args));
       if (probe === 'last') {
         if (!kept) return;
-        m = probeAlignment({ ...base, input: kept.input, target: kept.target });
-        release();
+        try {
+          m = await measure({ ...base, input: kept.input, target: kept.target });
+        } finally {
+          release();
+        }
       } else {
         const input = tf.tensor(probe.x, [probe.count, ...ctx.network.inputShape]);
         const target = tf.tensor(probe.y, [probe.count, ...ctx.network.outputShape]);
         try {
-          m = probeAlignment({ ...base, input, target });
+          m = await measure({ ...base, input, target });
         } finally {
           input.dispose();
           target.dispose();
@@ -255,5 +286,31 @@ export function alignmentRecorder(options: AlignmentRecorderOptions = {}): Align
       return JSON.parse(JSON.stringify(history)) as JsonValue;
     },
     dispose: release,
+    flush,
   };
+
+  async function flush(): Promise<void> {
+    await pending;
+    if (pendingError !== null) {
+      const err = pendingError;
+      pendingError = null;
+      throw err;
+    }
+  }
+}
+
+/** Backends whose tensors cannot be read synchronously in every environment (as the trainer's `fit` decides). */
+const ASYNC_BACKENDS = new Set(['webgpu']);
+
+/** The step's loss gradient and output error, recomputed from its trace as `measureStep` does. */
+function stepTop(ctx: StepHookContext): TopSignal {
+  return stepContext({
+    network: ctx.network,
+    trace: ctx.trace,
+    target: ctx.target,
+    loss: ctx.lossFn,
+    step: ctx.step - 1,
+    epoch: ctx.epoch,
+    random: randomSource(0),
+  });
 }
