@@ -11,7 +11,7 @@ const fail = (msg) => {
 if (!existsSync(join(dist, 'index.html'))) fail('dist/index.html is missing: run `pnpm build` first');
 const html = readFileSync(join(dist, 'index.html'), 'utf8');
 const urls = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
-const absolute = urls.filter((u) => /^(\/|[a-z]+:)/i.test(u));
+const absolute = urls.filter((u) => /^(\/|[a-z]+:)/i.test(u) && !u.startsWith('data:'));
 if (absolute.length) fail(`absolute URLs in index.html (set base: './'): ${absolute.join(', ')}`);
 const assets = readdirSync(join(dist, 'assets'));
 for (const want of [/^worker-.*\.js$/, /^tfjs-backend-wasm-simd-.*\.wasm$/]) {

@@ -59,6 +59,9 @@ async function train({ config, idxFiles }: Extract<ToWorker, { type: 'start' }>)
   if (runs.length === 0) throw new Error('no rule can train this network');
   post({ type: 'runs', rules: runs.map((r) => ({ id: r.id, name: r.entry.name })), layers: runs[0].network.layers.map((l) => `${l.name} (${l.kind})`) });
 
+  // @bioprop/diagnostics reads with dataSync; tfjs-webgpu's synchronous read in a worker returns zeros and then
+  // loses the device (seen in Chromium 156 on SwiftShader), so WebGPU runs train without the angle panels
+  const syncReads = choice.tfBackend !== 'webgpu';
   const batches = new Batches(trainSplit, config.batchSize, config.seed);
   const started = performance.now();
   let step = 0;
@@ -71,10 +74,13 @@ async function train({ config, idxFiles }: Extract<ToWorker, { type: 'start' }>)
     if (config.diagEvery > 0 && (final || step % config.diagEvery === 0)) {
       const results: Record<string, Diagnostics | { error: string }> = {};
       for (const run of runs) {
+        if (!syncReads) {
+          results[run.id] = { error: `the diagnostics read tensors synchronously, which the ${choice.tfBackend} backend cannot do in a worker` };
+          continue;
+        }
         try {
           results[run.id] = diagnose(run, test);
         } catch (err) {
-          // a backend that cannot read synchronously (WebGPU without OffscreenCanvas) has no diagnostics
           results[run.id] = { error: err instanceof Error ? err.message : String(err) };
         }
       }
