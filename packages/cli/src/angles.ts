@@ -1,12 +1,14 @@
 import { probeAlignment } from '@bioprop/diagnostics';
 import type { Tensor, Trainer } from '@bioprop/core';
+import type { AlignmentProbe } from './run.js';
 
 /**
  * Per-layer angle (degrees) between the rule's teaching signals `δ_l` and backprop's on one batch, with the current
- * weights. `probeAlignment` runs the rule without training and restores its state, and draws from a throwaway
- * random source, so a run with angles is bit-for-bit the run without.
+ * weights; with `alignment`, also B vs Wᵀ per layer, the angle to pseudobackprop and eᵀWBe. `probeAlignment` runs
+ * the rule without training, restores its state and draws from a throwaway random source, so a run with probes is
+ * bit-for-bit the run without.
  */
-export function probeAngles(trainer: Trainer, x: Tensor, y: Tensor): number[] {
+export function probeSignals(trainer: Trainer, x: Tensor, y: Tensor, alignment: boolean): { deltaAngleDeg: number[]; alignment?: AlignmentProbe } {
   const record = probeAlignment({
     network: trainer.network,
     boundRule: trainer.boundRule,
@@ -16,9 +18,22 @@ export function probeAngles(trainer: Trainer, x: Tensor, y: Tensor): number[] {
     step: trainer.position.step,
     epoch: trainer.position.epoch,
     seed: trainer.random.seed,
-    pbp: false,
-    weights: false,
-    condition: false,
+    pbp: alignment,
+    weights: alignment,
+    condition: alignment,
   });
-  return record.deltaAngleDeg;
+  if (!alignment) return { deltaAngleDeg: record.deltaAngleDeg };
+  return {
+    deltaAngleDeg: record.deltaAngleDeg,
+    alignment: {
+      weights: record.weights.map((w) => ({ layer: w.layer, angleDeg: w.angleDeg, normRatio: w.normRatio })),
+      pbp: record.pbp,
+      condition: record.condition,
+    },
+  };
+}
+
+/** The per-layer angles only. */
+export function probeAngles(trainer: Trainer, x: Tensor, y: Tensor): number[] {
+  return probeSignals(trainer, x, y, false).deltaAngleDeg;
 }

@@ -77,16 +77,24 @@ export async function loadData(req: DataRequest): Promise<LoadedData> {
   };
 }
 
-/** The data with inputs standardized by the training set's mean and standard deviation (one scalar each, in float64). */
-export function standardized(data: LoadedData): LoadedData {
-  const x = data.train.x;
+/**
+ * Standardize inputs by the mean and standard deviation (one scalar each, in float64) of `train`, the samples a run
+ * trains on (a validation split held out of it does not count).
+ */
+export function standardizer(train: TrainData): (d: TrainData) => TrainData {
+  const x = train.x;
   let sum = 0;
   for (let i = 0; i < x.length; i++) sum += x[i];
   const mean = sum / Math.max(1, x.length);
   let sq = 0;
   for (let i = 0; i < x.length; i++) sq += (x[i] - mean) ** 2;
   const std = Math.sqrt(sq / Math.max(1, x.length)) || 1;
-  const apply = (d: TrainData): TrainData => ({ ...d, x: Float32Array.from(d.x, (v) => (v - mean) / std) });
+  return (d) => ({ ...d, x: Float32Array.from(d.x, (v) => (v - mean) / std) });
+}
+
+/** The data with inputs standardized by the training set's mean and standard deviation. */
+export function standardized(data: LoadedData): LoadedData {
+  const apply = standardizer(data.train);
   return { ...data, train: apply(data.train), test: apply(data.test) };
 }
 

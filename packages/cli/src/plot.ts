@@ -2,65 +2,110 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { RunResult } from './run.js';
 
-/** Long-form rows for the curves: one per rule and epoch (and layer for the angles). */
-function rows(results: readonly RunResult[]) {
-  const learning: Record<string, unknown>[] = [];
-  const alignment: Record<string, unknown>[] = [];
-  for (const r of results) {
-    for (const h of r.history) {
-      learning.push({
-        rule: r.rule,
-        epoch: h.epoch,
-        metric: h.testAccuracy === null ? 'test loss' : 'test error (%)',
-        value: h.testAccuracy === null ? h.testLoss : 100 * (1 - h.testAccuracy),
-      });
-      learning.push({ rule: r.rule, epoch: h.epoch, metric: 'train loss', value: h.trainLoss });
-      h.angleToBackpropDeg.forEach((deg, l) => alignment.push({ rule: r.rule, epoch: h.epoch, layer: `layer ${l + 1}`, angle: deg }));
-    }
-  }
-  return { learning, alignment };
+export interface CurvesOptions {
+  title?: string;
+  /** Train loss on a log scale. */
+  logLoss?: boolean;
 }
 
-/** The Vega-Lite spec of the learning curves (test error, train loss) and alignment curves (angle to backprop per layer). */
-export function curvesSpec(results: readonly RunResult[], title = 'bioprop: learning and alignment curves'): TopLevelSpec {
-  const { learning, alignment } = rows(results);
-  const ruleOrder = results.map((r) => r.rule);
-  const color = { field: 'rule', type: 'nominal', sort: ruleOrder, scale: { scheme: 'tableau20' } } as const;
+interface Band {
+  rule: string;
+  epoch: number;
+  metric: string;
+  mean: number;
+  lo: number;
+  hi: number;
+  seeds: number;
+}
+
+/** Per rule label, epoch and metric: the mean over seeds and the band from the lowest to the highest seed. */
+function bands(results: readonly RunResult[]): { learning: Band[]; angles: Band[] } {
+  const groups = new Map<string, { rule: string; epoch: number; metric: string; values: number[] }>();
+  const add = (rule: string, epoch: number, metric: string, v: number) => {
+    if (!Number.isFinite(v)) return;
+    const k = `${rule}\u0000${epoch}\u0000${metric}`;
+    const g = groups.get(k) ?? { rule, epoch, metric, values: [] };
+    g.values.push(v);
+    groups.set(k, g);
+  };
+  for (const r of results) {
+    const rule = r.label ?? r.rule;
+    for (const h of r.history) {
+      if (h.testAccuracy === null) add(rule, h.epoch, 'test loss', h.testLoss);
+      else add(rule, h.epoch, 'test error (%)', 100 * (1 - h.testAccuracy));
+      add(rule, h.epoch, 'train loss', h.trainLoss);
+      h.angleToBackpropDeg.forEach((deg, l) => add(rule, h.epoch, `layer ${l + 1}`, deg));
+    }
+  }
+  const all = [...groups.values()].map((g) => ({
+    rule: g.rule,
+    epoch: g.epoch,
+    metric: g.metric,
+    mean: g.values.reduce((a, b) => a + b, 0) / g.values.length,
+    lo: Math.min(...g.values),
+    hi: Math.max(...g.values),
+    seeds: g.values.length,
+  }));
+  const angles = all.filter((b) => b.metric.startsWith('layer '));
+  // a layer whose angle is the same for every rule and epoch (the output layer: every rule's δ there is the loss
+  // gradient) says nothing: no panel for it
+  const constant = new Set<string>();
+  for (const m of new Set(angles.map((a) => a.metric))) {
+    const v = angles.filter((a) => a.metric === m);
+    if (v.every((a) => Math.abs(a.hi - v[0].mean) < 1e-6 && Math.abs(a.lo - v[0].mean) < 1e-6)) constant.add(m);
+  }
+  return { learning: all.filter((b) => !b.metric.startsWith('layer ')), angles: angles.filter((a) => !constant.has(a.metric)) };
+}
+
+/**
+ * The Vega-Lite spec of the curves: one small panel per rule for the test error and for the train loss (mean over
+ * seeds, band from the lowest to the highest seed, each panel on its own scale so one poor rule does not flatten the
+ * others), then the angle to backprop per layer (mean over seeds), without the layers constant by construction.
+ */
+export function curvesSpec(results: readonly RunResult[], options: CurvesOptions = {}): TopLevelSpec {
+  const { learning, angles } = bands(results);
+  const ruleOrder = [...new Set(results.map((r) => r.label ?? r.rule))];
+  const color = { field: 'rule', type: 'nominal', sort: ruleOrder, scale: { scheme: 'tableau20' }, legend: { title: 'rule' } } as const;
   const x = { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } } as const;
-  // angles live in [0, 180]; show at least [0, 90] so curves of different runs read alike
-  const maxAngle = Math.max(90, ...alignment.map((a) => Math.ceil((a.angle as number) / 10) * 10));
-  const learningChart = {
-    data: { values: learning },
-    facet: { column: { field: 'metric', type: 'nominal', title: null } },
+  const multiSeed = learning.some((b) => b.seeds > 1);
+  const panel = (metric: string, log: boolean) => ({
+    data: { values: learning.filter((b) => b.metric === metric) },
+    facet: { field: 'rule', type: 'nominal', sort: ruleOrder, title: multiSeed ? `${metric}: mean over seeds, band from lowest to highest` : metric },
+    columns: Math.min(5, ruleOrder.length),
     spec: {
-      width: 260,
-      height: 200,
-      mark: { type: 'line', point: true },
-      encoding: { x, y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } }, color },
+      width: 150,
+      height: 110,
+      layer: [
+        ...(multiSeed ? [{ mark: { type: 'area', opacity: 0.25 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: null, scale: { zero: false, ...(log ? { type: 'log' } : {}) } }, y2: { field: 'hi' }, color } }] : []),
+        { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative', title: null, scale: { zero: false, ...(log ? { type: 'log' } : {}) } }, color } },
+      ],
     },
     resolve: { scale: { y: 'independent' } },
-  };
-  const alignmentChart = {
-    data: { values: alignment },
-    facet: { column: { field: 'layer', type: 'nominal', title: 'angle to backprop (degrees), per layer' } },
+  });
+  const errorMetric = learning.some((b) => b.metric === 'test error (%)') ? 'test error (%)' : 'test loss';
+  const maxAngle = Math.max(90, ...angles.map((a) => Math.ceil(a.hi / 10) * 10));
+  const angleChart = {
+    data: { values: angles },
+    facet: { column: { field: 'metric', type: 'nominal', title: 'angle to backprop (degrees), per layer; output layer omitted (0° for every rule)' } },
     spec: {
-      width: 180,
-      height: 200,
+      width: 160,
+      height: 160,
       mark: { type: 'line', point: true },
-      encoding: { x, y: { field: 'angle', type: 'quantitative', title: 'degrees', scale: { domain: [0, maxAngle] } }, color },
+      encoding: { x, y: { field: 'mean', type: 'quantitative', title: 'degrees', scale: { domain: [0, maxAngle] } }, color },
     },
   };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
+    title: options.title ?? 'bioprop: learning and alignment curves',
     background: 'white',
-    vconcat: alignment.length ? [learningChart, alignmentChart] : [learningChart],
+    vconcat: [panel(errorMetric, false), panel('train loss', options.logLoss ?? false), ...(angles.length ? [angleChart] : [])],
   } as unknown as TopLevelSpec;
 }
 
 /** Render the curves to an SVG string (headless: Vega's `none` renderer, no canvas, no network). */
-export async function renderCurvesSvg(results: readonly RunResult[], title?: string): Promise<string> {
-  const compiled = compile(curvesSpec(results, title)).spec;
+export async function renderCurvesSvg(results: readonly RunResult[], options: CurvesOptions | string = {}): Promise<string> {
+  const o = typeof options === 'string' ? { title: options } : options;
+  const compiled = compile(curvesSpec(results, o)).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();

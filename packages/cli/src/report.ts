@@ -1,184 +1,197 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, relative } from 'node:path';
-import type { CompareState } from './compare.js';
+/**
+ * Reports from finished runs: a markdown table over seeds (mean ± std, each seed's value) beside published figures
+ * read from a file (`data/published.yaml` in this package, or the user's), and the curves.
+ */
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { ResultsFileError } from './errors.js';
+import type { Failure } from './execute.js';
 import { renderCurvesSvg } from './plot.js';
 import type { EpochResult, RunResult } from './run.js';
+import { formatStats, summarize } from './stats.js';
+
+export interface PublishedFigure {
+  value: number;
+  setup: string;
+  source: string;
+}
+
+export interface PublishedTable {
+  errors: Record<string, PublishedFigure[]>;
+  notes: Record<string, string>;
+  angles: Record<string, PublishedFigure>;
+}
+
+/** The published figures shipped with the CLI (`data/published.yaml`). */
+export const DEFAULT_PUBLISHED = fileURLToPath(new URL('../data/published.yaml', import.meta.url));
+
+/** Read a published-figures file, checking its shape (a figure is a number with its setup and source). */
+export function readPublished(file: string = DEFAULT_PUBLISHED): PublishedTable {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ResultsFileError(`${file}: cannot read published figures (${(e as Error).message.split('\n')[0]})`);
+  }
+  const bad = (what: string) => new ResultsFileError(`${file}: ${what}`);
+  const d = (doc ?? {}) as Record<string, unknown>;
+  const figure = (f: unknown, where: string): PublishedFigure => {
+    const o = f as Record<string, unknown>;
+    if (!o || typeof o.value !== 'number' || typeof o.setup !== 'string' || typeof o.source !== 'string') throw bad(`${where} must have value (number), setup and source`);
+    return { value: o.value, setup: o.setup, source: o.source };
+  };
+  const errors: Record<string, PublishedFigure[]> = {};
+  for (const [rule, list] of Object.entries((d.errors ?? {}) as Record<string, unknown>)) {
+    if (!Array.isArray(list)) throw bad(`errors.${rule} must be a list`);
+    errors[rule] = list.map((f, i) => figure(f, `errors.${rule}[${i}]`));
+  }
+  const angles: Record<string, PublishedFigure> = {};
+  for (const [rule, f] of Object.entries((d.angles ?? {}) as Record<string, unknown>)) angles[rule] = figure(f, `angles.${rule}`);
+  const notes: Record<string, string> = {};
+  for (const [rule, n] of Object.entries((d.notes ?? {}) as Record<string, unknown>)) {
+    if (typeof n !== 'string') throw bad(`notes.${rule} must be a string`);
+    notes[rule] = n;
+  }
+  return { errors, notes, angles };
+}
+
+/** Results from runs of earlier versions carry fewer fields: fill them so tables and plots read them alike. */
+export function normalizeResult(r: RunResult): RunResult {
+  return {
+    ...r,
+    label: r.label ?? r.rule,
+    mode: r.mode ?? 'tuned',
+    validationCount: r.validationCount ?? 0,
+    bestValidationError: r.bestValidationError ?? null,
+    bestValidationEpoch: r.bestValidationEpoch ?? null,
+    stoppedBy: r.stoppedBy ?? null,
+    history: r.history.map((h: EpochResult) => ({ ...h, validationError: h.validationError ?? null })),
+  };
+}
+
+const MAX_RESULTS_BYTES = 256 << 20;
 
 /**
- * Published test errors next to which our numbers are shown (from the reference notes, methods.md). None is the
- * same setup as ours (784-256-256-10 tanh, 10 epochs): each says its data, network and source.
+ * Runs from run folders (their results.json) or results files: a run folder's `results.json`, `train --out`'s one
+ * run, or an earlier version's `{ results }` / `{ runs }` files.
  */
-export const PUBLISHED: Readonly<Record<string, readonly string[]>> = {
-  bp: [
-    'Fashion-MNIST, LeNet: 9.20% (biotorch, Sanfiz & Akrout 2021)',
-    'MNIST, FC 5×256: 1.48% (Bartunov et al. 2018, Table 1)',
-    'MNIST, 784-1000-10 sigmoid: 2.4% (Lillicrap et al. 2016)',
-  ],
-  fa: [
-    'Fashion-MNIST, LeNet: 13.06% (biotorch)',
-    'MNIST, FC 5×256: 1.85% (Bartunov et al. 2018)',
-    'MNIST, 784-1000-10 sigmoid: 2.1% (Lillicrap et al. 2016)',
-    'MNIST: 2.2% (Akrout et al. 2019 code, 97.8% accuracy)',
-  ],
-  dfa: [
-    'Fashion-MNIST, LeNet: 12.81% (biotorch)',
-    'MNIST, FC 5×256: 2.75% (Bartunov et al. 2018)',
-    'MNIST, 2×800 tanh + dropout: 1.45% (Nøkland 2016)',
-  ],
-  wm: ['MNIST: 1.51% (Akrout et al. 2019 code, 98.49% accuracy)'],
-  kp: ['MNIST: 1.55% (Akrout et al. 2019 code, 98.45% accuracy)'],
-  sa: ['ImageNet ResNet-18 only (Kunin et al. 2020); no MNIST-family figure'],
-  aa: ['ImageNet ResNet-18 only (Kunin et al. 2020); no MNIST-family figure'],
-  ia: ['ImageNet ResNet-18 only (Kunin et al. 2020); no MNIST-family figure'],
-  'lra-diff': ['MNIST / Fashion-MNIST figures of Ororbia et al. 2018 unconfirmed (methods.md)'],
-  'lra-fdbk': ['MNIST / Fashion-MNIST figures of Ororbia et al. 2018 unconfirmed (methods.md)'],
-  tp: [],
-  dtp: ['MNIST, FC 5×256, alternating: 1.83% (Bartunov et al. 2018)'],
-  sdtp: ['MNIST, FC 5×256, alternating: 2.28% (Bartunov et al. 2018)'],
-  'ao-sdtp': ['MNIST, FC 5×256, alternating: 1.86% (Bartunov et al. 2018)'],
-};
-
-/** Published delta angles to backprop (degrees), where reported. */
-export const PUBLISHED_ANGLES: Readonly<Record<string, string>> = {
-  fa: '34.9° (Akrout et al. 2019, MNIST)',
-  wm: '3.2° (Akrout et al. 2019, MNIST)',
-};
-
-const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-const std = (xs: readonly number[]) => {
-  if (xs.length < 2) return 0;
-  const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
-};
-
-/** Per rule, the mean curves over seeds (epochs present in every seed), for the report's figure. */
-export function meanCurves(perSeed: readonly (readonly RunResult[])[]): RunResult[] {
-  const rules = [...new Set(perSeed.flatMap((rs) => rs.map((r) => r.rule)))];
-  return rules.map((rule) => {
-    const runs = perSeed.map((rs) => rs.find((r) => r.rule === rule)).filter((r): r is RunResult => !!r);
-    const epochs = Math.min(...runs.map((r) => r.history.length));
-    const history: EpochResult[] = Array.from({ length: epochs }, (_, i) => {
-      const hs = runs.map((r) => r.history[i]);
-      const acc = hs.map((h) => h.testAccuracy);
-      return {
-        epoch: hs[0].epoch,
-        trainLoss: mean(hs.map((h) => h.trainLoss)),
-        testAccuracy: acc.some((a) => a === null) ? null : mean(acc as number[]),
-        testLoss: mean(hs.map((h) => h.testLoss)),
-        seconds: mean(hs.map((h) => h.seconds)),
-        angleToBackpropDeg: hs[0].angleToBackpropDeg.map((_, l) => mean(hs.map((h) => h.angleToBackpropDeg[l] ?? NaN))),
-      };
-    });
-    return { ...runs[0], history };
-  });
+export function readResultSources(sources: readonly string[]): { results: RunResult[]; failures: Failure[] } {
+  const results: RunResult[] = [];
+  const failures: Failure[] = [];
+  for (const src of sources) {
+    const file = existsSync(join(src, 'results.json')) ? join(src, 'results.json') : src;
+    if (!existsSync(file)) throw new ResultsFileError(`${src}: neither a run folder (with results.json) nor a results file`);
+    const st = lstatSync(file);
+    if (!st.isFile()) throw new ResultsFileError(`${file}: not a regular file`);
+    if (st.size > MAX_RESULTS_BYTES) throw new ResultsFileError(`${file}: ${st.size} bytes is too large for a results file`);
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ResultsFileError(`${file}: cannot read results (${(e as Error).message})`);
+    }
+    let runs: unknown[];
+    if (Array.isArray(parsed.runs)) runs = (parsed.runs as unknown[]).flat();
+    else if (Array.isArray(parsed.results)) runs = parsed.results as unknown[];
+    else if (typeof parsed.rule === 'string' && Array.isArray(parsed.history)) runs = [parsed];
+    else throw new ResultsFileError(`${file}: holds no runs (a run folder's results.json, or train --out's result)`);
+    for (const [i, r] of runs.entries()) {
+      const o = r as RunResult;
+      if (!o || typeof o.rule !== 'string' || !Array.isArray(o.history) || typeof o.seed !== 'number') throw new ResultsFileError(`${file}: run ${i} is not a run result`);
+      results.push(normalizeResult(o));
+    }
+    for (const f of (parsed.failures ?? []) as Failure[]) failures.push({ ...f, label: f.label ?? f.rule, seed: f.seed ?? 0 });
+  }
+  if (!results.length) throw new ResultsFileError(`${sources.join(', ')}: no finished runs`);
+  return { results, failures };
 }
 
 export interface ReportInput {
-  /** One compare result set per seed. */
-  perSeed: RunResult[][];
-  failures: { seed: number; rule: string; error: string }[];
+  results: RunResult[];
+  failures: Failure[];
   /** The command that produced it, for the reader to rerun. */
   command: string;
-  /** Where the SVG is written (its link in the markdown is relative to the markdown file). */
   plotPath: string;
   outPath: string;
-  jsonPath: string | null;
+  published: PublishedTable;
+  title?: string;
 }
 
-/** The markdown of the reproduction report. */
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+/** The markdown of a results report. */
 export function reportMarkdown(input: ReportInput): string {
-  const all = input.perSeed.flat();
+  const all = input.results;
   const first = all[0];
-  const seeds = input.perSeed.map((rs) => rs[0]?.seed).filter((s) => s !== undefined);
-  const rules = [...new Set(all.map((r) => r.rule))];
+  const summaries = summarize(all);
+  const seeds = [...new Set(all.map((r) => r.seed))];
+  const mode = all.every((r) => r.mode === 'same') ? 'same' : all.every((r) => r.mode !== 'same') ? 'tuned' : 'mixed';
   const lines: string[] = [];
-  lines.push('# Reproduction report');
+  lines.push(`# ${input.title ?? 'Results'}`);
   lines.push('');
   lines.push('<!-- generated by `bioprop report`; do not edit by hand -->');
   lines.push('');
   if (first) {
     lines.push(
       `Every rule trained on **${first.dataset}** (${first.trainCount.toLocaleString('en-US')} training, ${first.testCount.toLocaleString('en-US')} test samples), ` +
-        `network **${first.arch} ${first.activation}** (linear output, ${first.loss} loss), **${first.epochs} epoch${first.epochs === 1 ? '' : 's'}**, seeds ${seeds.join(', ')}, ` +
-        `backend ${first.backend}. Each rule uses its package's tuned defaults (optimizer, learning rate, initialization, batch size; columns below).`,
+        `network **${first.arch}${/^\d/.test(first.arch) ? ` ${first.activation}` : ''}** (${first.loss} loss), **${first.epochs} epoch${first.epochs === 1 ? '' : 's'}**, ${seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds.join(', ')}`}, ` +
+        `backend ${first.backend}. ` +
+        (mode === 'same'
+          ? `Like for like: every rule with the same optimizer (${first.optimizer.name} lr ${first.optimizer.lr}), init and batch size.`
+          : mode === 'tuned'
+            ? "Each rule uses its package's tuned defaults (optimizer, learning rate, initialization, batch size; columns below)."
+            : 'Some rules ran with their tuned defaults, some with one shared optimizer (columns below).'),
     );
   }
   lines.push('');
   lines.push(`Command: \`${input.command}\``);
   lines.push('');
-  lines.push("Test error is the mean over seeds ± the standard deviation (percentage points; each seed's value in the next column). The angle is the mean angle");
-  lines.push("between the rule's teaching signal and backprop's at the end of training, per layer (input side first), on a fixed");
-  lines.push('probe batch of the training set.');
+  lines.push(
+    seeds.length > 1
+      ? 'Test error: mean over seeds ± sample standard deviation (percentage points), then each seed\'s value. '
+      : 'Test error of the one seed (run more seeds for a spread). ',
+  );
+  lines.push("The angle is the mean angle between the rule's teaching signal and backprop's at the end of training, per hidden");
+  lines.push('layer (input side first; the output layer, 0° for every rule, is left out), on a fixed probe batch of the training set.');
   lines.push('');
-  lines.push('| rule | test error | per seed | angle to BP per layer (°) | samples/s | optimizer | init | batch | published (other setups) |');
-  lines.push('|---|---|---|---|---|---|---|---|---|');
-  for (const rule of rules) {
-    const runs = all.filter((r) => r.rule === rule);
-    const errs = runs.map((r) => r.testError).filter((e): e is number => e !== null);
-    const r0 = runs[0];
-    const layers = r0.angleToBackpropDeg.length;
-    const angles = Array.from({ length: layers }, (_, l) => mean(runs.map((r) => r.angleToBackpropDeg[l])).toFixed(1)).join(' / ');
+  lines.push(`| rule | test error | ${seeds.length > 1 ? 'per seed | ' : ''}angle to BP per hidden layer (°) | samples/s | optimizer | init | batch | published (other setups) |`);
+  lines.push(`|---|---|${seeds.length > 1 ? '---|' : ''}---|---|---|---|---|---|`);
+  for (const s of summaries) {
+    const r0 = all.find((r) => (r.label ?? r.rule) === s.label)!;
+    const angles = s.angleToBackpropDeg.slice(0, -1).map((a) => a.toFixed(1)).join(' / ') || '–';
     const opt = `${r0.optimizer.name} lr ${r0.optimizer.lr}`;
-    const published = [...(PUBLISHED[rule] ?? []), ...(PUBLISHED_ANGLES[rule] ? [`angle ${PUBLISHED_ANGLES[rule]}`] : [])].join('<br>') || '–';
+    const pub = [
+      ...(input.published.errors[s.rule] ?? []).map((f) => `${f.setup}: ${f.value}% (${f.source})`),
+      ...(input.published.notes[s.rule] ? [input.published.notes[s.rule]] : []),
+      ...(input.published.angles[s.rule] ? [`angle ${input.published.angles[s.rule].value}° (${input.published.angles[s.rule].setup}, ${input.published.angles[s.rule].source})`] : []),
+    ];
+    const perSeed = seeds.length > 1 ? `${(s.testError?.values ?? []).map((v) => (100 * v).toFixed(2)).join(', ')} | ` : '';
     lines.push(
-      `| ${rule} | ${errs.length ? `${(100 * mean(errs)).toFixed(2)}% ± ${(100 * std(errs)).toFixed(2)}` : '–'} | ${errs.map((e) => (100 * e).toFixed(2)).join(', ')} | ${angles || '–'} | ${Math.round(mean(runs.map((r) => r.samplesPerSecond))).toLocaleString('en-US')} | ${opt} | ${r0.kernelInit} | ${r0.batchSize} | ${published} |`,
+      `| ${s.label} | ${formatStats(s.testError, { percent: true })} | ${perSeed}${angles} | ${Math.round(s.samplesPerSecond).toLocaleString('en-US')} | ${opt} | ${r0.kernelInit} | ${r0.batchSize} | ${cell(pub.join('<br>')) || '–'} |`,
     );
   }
-  for (const f of input.failures) lines.push(`| ${f.rule} | failed (seed ${f.seed}) | | | | | | | ${f.error.replace(/\|/g, '\\|').slice(0, 200)} |`);
+  for (const f of input.failures) lines.push(`| ${f.label} | failed (seed ${f.seed}) | ${seeds.length > 1 ? '| ' : ''}| | | | | ${cell(f.error).slice(0, 200)} |`);
   lines.push('');
-  lines.push('Published figures come from `reference/methods.md`; none uses this exact network and budget (biotorch\'s Fashion-MNIST');
-  lines.push('numbers are for a LeNet convolutional network, the MNIST ones for other fully connected networks and longer training).');
+  lines.push('Published figures are read from `packages/cli/data/published.yaml`; each names its own setup, none of them this one.');
   lines.push('');
   lines.push('## Curves');
   lines.push('');
-  lines.push(`![learning and alignment curves, mean over seeds](${relative(dirname(input.outPath), input.plotPath) || input.plotPath})`);
+  lines.push(`![learning and alignment curves${seeds.length > 1 ? ', mean over seeds with their range' : ''}](${relative(dirname(input.outPath), input.plotPath) || input.plotPath})`);
   lines.push('');
   lines.push('## Where the defaults come from');
   lines.push('');
-  for (const rule of rules) {
-    const r0 = all.find((r) => r.rule === rule)!;
-    lines.push(`- **${rule}** (${r0.ruleName}): ${r0.defaultsSource}`);
-  }
-  if (input.jsonPath) {
-    lines.push('');
-    lines.push(`Every run's full results (history per epoch): [${relative(dirname(input.outPath), input.jsonPath)}](${relative(dirname(input.outPath), input.jsonPath)}).`);
+  for (const s of summaries) {
+    const r0 = all.find((r) => (r.label ?? r.rule) === s.label)!;
+    lines.push(`- **${s.label}** (${r0.ruleName}): ${r0.defaultsSource}`);
   }
   lines.push('');
   return lines.join('\n');
 }
 
-/** Write the markdown, the SVG (mean curves) and optionally the JSON of every run. */
-export async function writeReport(input: ReportInput): Promise<void> {
-  for (const p of [input.outPath, input.plotPath, input.jsonPath]) if (p) await mkdir(dirname(p), { recursive: true });
-  const svg = await renderCurvesSvg(meanCurves(input.perSeed), 'bioprop reproduction: mean over seeds');
-  await writeFile(input.plotPath, svg);
-  if (input.jsonPath) {
-    await writeFile(input.jsonPath, `${JSON.stringify({ runs: input.perSeed, failures: input.failures }, null, 2)}\n`);
-  }
-  await writeFile(input.outPath, reportMarkdown(input));
-}
-
-/** Results of earlier `compare --out` files (or compare checkpoints' `compare.json`), one per seed. */
-export async function readResultFiles(files: readonly string[]): Promise<RunResult[][]> {
-  // runs are grouped by their seed, so partial comparisons (some rules each) of one seed merge into one column
-  const bySeed = new Map<number, Map<string, RunResult>>();
-  for (const f of files) {
-    let parsed: { results?: RunResult[]; runs?: RunResult[][] } & Partial<CompareState>;
-    try {
-      parsed = JSON.parse(await readFile(f, 'utf8'));
-    } catch (e) {
-      throw new ResultsFileError(`${f}: cannot read compare results (${(e as Error).message})`);
-    }
-    // a report's own JSON holds every seed; a compare --out file (or compare.json) one
-    let runs: RunResult[];
-    if (Array.isArray(parsed.runs)) runs = parsed.runs.flat();
-    else if (Array.isArray(parsed.results)) runs = parsed.results;
-    else throw new ResultsFileError(`${f}: neither "results" (bioprop compare --out) nor "runs" (bioprop report --json)`);
-    for (const r of runs) {
-      if (!bySeed.has(r.seed)) bySeed.set(r.seed, new Map());
-      bySeed.get(r.seed)!.set(r.rule, r);
-    }
-  }
-  return [...bySeed.keys()].sort((a, b) => a - b).map((seed) => [...bySeed.get(seed)!.values()]);
+/** Write the markdown and the SVG. */
+export async function writeReport(input: ReportInput, write: (file: string, text: string) => void): Promise<void> {
+  write(input.plotPath, await renderCurvesSvg(input.results, { title: input.title ?? 'bioprop results' }));
+  write(input.outPath, reportMarkdown(input));
 }

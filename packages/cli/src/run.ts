@@ -1,24 +1,38 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  OptionError,
   createTrainer,
+  perLayer,
   randomSource,
   resolveOptimizer,
   type JsonValue,
   type OptimizerConfig,
+  type Rule,
   type RuleEntry,
+  type TrainData,
   type Trainer,
 } from '@bioprop/core';
 import { restoreTrainer, saveCheckpoint } from '@bioprop/core/node';
-import { probeAngles } from './angles.js';
-import { defaultArch, standardized, type DatasetName, type LoadedData } from './data.js';
+import { probeSignals } from './angles.js';
+import { defaultArch, standardizer, type DatasetName, type LoadedData } from './data.js';
 import { UsageError } from './errors.js';
+import { SAME_OPTIMIZER_DEFAULTS, parseExperiment, ruleLabel, type Experiment, type LeafRule, type LossChoice, type Normalize, type RuleOptions, type RuleRef } from './experiment.js';
 import { archLabel, buildNetwork, formatInit, parseArch, parseInit, presetTraining, type ArchSpec, type DataShape, type KernelInit } from './network.js';
 import type { Progress } from './progress.js';
+import type { RuleRegistry } from './rules.js';
 
 export const OPTIMIZERS = ['sgd', 'momentum', 'adam', 'rmsprop'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
+export type { RuleOptions };
 
-/** What the user asked for (null: take the rule's tuned default). Saved in checkpoints; `--resume` reads it back. */
+/** One run of an experiment: the experiment, one of its rules and one of its seeds. Saved in checkpoints. */
+export interface RunSpec {
+  experiment: Experiment;
+  rule: RuleRef;
+  seed: number;
+}
+
+/** The flags of train, compare and bench for one rule (null: the rule's tuned default). */
 export interface RunOptions {
   rule: string;
   dataset: DatasetName;
@@ -34,23 +48,85 @@ export interface RunOptions {
   seed: number;
   limitTrain: number | null;
   limitTest: number | null;
-  /** Measure the angle to backprop's signals at the end of every epoch. */
   angles: boolean;
-  /** The rule's own options (`--rule-options`), over a preset's for this rule; absent in checkpoints of older versions. */
   ruleOptions?: RuleOptions | null;
 }
 
-/** Options of a rule, as its schema (`entry.options`) reads them. */
-export type RuleOptions = { [key: string]: JsonValue };
+/** The run config of one rule from flags (bench): the same resolution as an experiment with that one rule. */
+export function resolveConfig(entry: RuleEntry, options: RunOptions, data: DataShape & { task: LoadedData['task']; count?: number }): RunConfig {
+  const registry: RuleRegistry = {
+    rules: new Map([[entry.id, { entry, package: entry.id }]]),
+    missing: [],
+    entry: () => entry,
+    ids: () => [entry.id],
+  };
+  const experiment = experimentFromFlags({ ...options, rules: [{ id: entry.id, options: options.ruleOptions ?? undefined }], seeds: [options.seed] });
+  return resolveRun({ experiment, rule: experiment.rules[0], seed: options.seed }, registry, data).config;
+}
 
-/** The run's settings once the rule's defaults and the dataset filled every gap. */
+/** An experiment from command-line flags: what train, compare and bench build (one path through the code). */
+export function experimentFromFlags(
+  flags: Omit<RunOptions, 'rule' | 'ruleOptions' | 'seed'> & {
+    rules: RuleRef[];
+    seeds: number[];
+    name?: string;
+    loss?: LossChoice;
+    sameOptimizer?: boolean;
+    maxSteps?: number | null;
+    validation?: number;
+    normalize?: Normalize;
+    alignment?: boolean;
+    plugins?: string[];
+    backend?: string;
+  },
+): Experiment {
+  let optimizer: OptimizerConfig | null = null;
+  if (flags.optimizer !== null) {
+    if (flags.lr === null) throw new UsageError(`--optimizer ${flags.optimizer} needs --lr as well (no global guess across rules)`);
+    optimizer = { name: flags.optimizer, lr: flags.lr } as OptimizerConfig;
+  }
+  const doc: Record<string, unknown> = {
+    name: flags.name ?? (flags.rules.length === 1 ? `${ruleLabel(flags.rules[0])}-${flags.dataset}` : `compare-${flags.dataset}`),
+    data: {
+      name: flags.dataset,
+      dir: flags.dataDir,
+      limitTrain: flags.limitTrain,
+      limitTest: flags.limitTest,
+      validation: flags.validation ?? 0,
+      normalize: flags.normalize ?? 'auto',
+    },
+    arch: flags.arch,
+    activation: flags.activation,
+    rules: flags.rules,
+    plugins: flags.plugins ?? [],
+    optimizer,
+    lr: optimizer ? null : flags.lr,
+    sameOptimizer: flags.sameOptimizer ?? false,
+    init: flags.init,
+    loss: flags.loss ?? 'auto',
+    epochs: flags.epochs,
+    batchSize: flags.batchSize,
+    seeds: flags.seeds,
+    backend: flags.backend ?? 'auto',
+    maxSteps: flags.maxSteps ?? null,
+    metrics: { angles: flags.angles, alignment: flags.alignment ?? false, everySteps: 10 },
+  };
+  return parseExperiment(doc, 'options');
+}
+
+/** The folder and results key of one run: `<label>-seed<seed>`. */
+export const runKey = (label: string, seed: number) => `${label}-seed${seed}`;
+
+/** The run's settings once the rule's defaults, the preset's and the dataset filled every gap. */
 export interface RunConfig {
+  label: string;
+  /** The rule id (`per-layer` for a composition). */
   rule: string;
   ruleName: string;
   dataset: DatasetName;
   arch: ArchSpec;
   activation: string;
-  loss: 'softmaxCrossEntropy' | 'mse';
+  loss: 'softmaxCrossEntropy' | 'mse' | 'cauchy';
   epochs: number;
   batchSize: number;
   optimizer: OptimizerConfig;
@@ -59,10 +135,22 @@ export interface RunConfig {
   seed: number;
   /** The rule's options with every default filled by its schema (what `entry.create` receives). */
   ruleOptions: JsonValue;
-  /** Inputs standardized with the training set's mean and standard deviation (a preset's default). */
+  /** Inputs standardized with the training set's mean and standard deviation. */
   standardize: boolean;
-  /** Where the defaults came from: the rule's package, or the preset. */
+  /** Each rule its tuned optimizer (`tuned`), or one for every rule (`same`). */
+  mode: 'tuned' | 'same';
+  /** Where the defaults came from: the rule's package, the preset, or the same-optimizer mode. */
   defaultsSource: string;
+}
+
+/** Per-layer feedback–forward alignment and the other probes `metrics.alignment` asks for. */
+export interface AlignmentProbe {
+  /** Per layer with feedback weights: angle between B and the kernel (°) and ‖B‖/‖W‖. */
+  weights: { layer: number; angleDeg: number; normRatio: number | null }[];
+  /** The last hidden layer's angle to pseudobackprop (rule's and backprop's), when the output layer is dense. */
+  pbp: { layer: number; ruleDeg: number; backpropDeg: number } | null;
+  /** eᵀWBe at the output layer: its batch mean and the fraction of samples where it is positive. */
+  condition: { layer: number; mean: number; positiveFraction: number } | null;
 }
 
 /** One epoch of a run. */
@@ -72,14 +160,21 @@ export interface EpochResult {
   /** Fraction in [0, 1]; null for regression (the linear task). */
   testAccuracy: number | null;
   testLoss: number;
+  /** On the held-out validation samples (null without a validation split, or for regression). */
+  validationError: number | null;
   /** Training-step seconds of this epoch (no evaluation, no data loading). */
   seconds: number;
   /** Per layer, degrees between the rule's teaching signal and backprop's on the probe batch (0 for backprop). */
   angleToBackpropDeg: number[];
+  alignment?: AlignmentProbe;
+  /** Steps run in this epoch when `maxSteps` cut it short. */
+  steps?: number;
 }
 
-/** The results JSON of one run (`bioprop train --out`, one element of `compare`'s `results`). */
+/** The results JSON of one run (`results.json` of a run folder holds one per rule and seed). */
 export interface RunResult {
+  /** How the rule is named in tables (its id unless the experiment labels it). */
+  label: string;
   rule: string;
   ruleName: string;
   dataset: DatasetName;
@@ -92,31 +187,39 @@ export interface RunResult {
   optimizer: OptimizerConfig;
   kernelInit: string;
   loss: string;
+  mode: 'tuned' | 'same';
   trainCount: number;
+  validationCount: number;
   testCount: number;
   /** Fractions in [0, 1] (null for regression). */
   testAccuracy: number | null;
   testError: number | null;
   testLoss: number;
+  /** Lowest validation error over the epochs and its epoch (null without a validation split). */
+  bestValidationError: number | null;
+  bestValidationEpoch: number | null;
   /** Mean training loss of the last epoch. */
   trainLoss: number;
   /** Training samples over training-loop seconds. */
   samplesPerSecond: number;
   trainSeconds: number;
   samples: number;
+  /** Set when `maxSteps` ended the run before its last epoch. */
+  stoppedBy: 'maxSteps' | null;
   /** The last epoch's angles (empty when angles were off). */
   angleToBackpropDeg: number[];
   history: EpochResult[];
   /** The rule's options, every default filled (its schema's tuned values unless given). */
   ruleOptions: JsonValue;
-  /** How the rule's defaults were chosen (from its package). */
+  /** How the defaults were chosen. */
   defaultsSource: string;
 }
 
 /** What the CLI keeps in a checkpoint's `extra`. */
 export interface RunCheckpointExtra {
   kind: 'bioprop-cli-run';
-  options: RunOptions;
+  version: 2;
+  spec: RunSpec;
   history: EpochResult[];
   trainSeconds: number;
   samples: number;
@@ -124,65 +227,130 @@ export interface RunCheckpointExtra {
   partialEpochSeconds: number;
   /** Present once the run finished. */
   result?: RunResult;
-  /** The backend it ran on: a resumed run takes it again unless `--backend` says otherwise (bits differ by backend). */
+  /** The backend it ran on. */
   backend?: string;
 }
 
-/** The tuned optimizer unless the user changed it; a different optimizer needs its own `--lr` (no global guess). */
-export function resolveOptimizerConfig(entry: RuleEntry, optimizer: OptimizerName | null, lr: number | null): OptimizerConfig {
-  const tuned = entry.defaults.optimizer;
-  if (optimizer === null || optimizer === tuned.name) return lr === null ? tuned : { ...tuned, lr };
-  if (lr === null) {
-    throw new UsageError(
-      `--optimizer ${optimizer} is not ${entry.id}'s tuned optimizer (${tuned.name}, lr ${tuned.lr}): give --lr as well`,
-    );
-  }
-  // optimizer-independent settings of the tuned config carry over (KP relies on the decoupled decay)
-  const { weightDecay, decoupledDecay, clipNorm, schedule } = tuned;
-  const carried = Object.fromEntries(
-    Object.entries({ weightDecay, decoupledDecay, clipNorm, schedule }).filter(([, v]) => v !== undefined),
-  );
-  return { ...carried, name: optimizer, lr } as OptimizerConfig;
+/** The rule (or per-layer composition) of a run, its primary entry (whose defaults apply) and its filled options. */
+export interface ResolvedRule {
+  label: string;
+  id: string;
+  name: string;
+  entry: RuleEntry;
+  options: JsonValue;
+  create(): Rule;
 }
 
-/** Fill every option left out with the rule's tuned default, or the preset's where it has its own, and the dataset's shape. */
-export function resolveConfig(entry: RuleEntry, options: RunOptions, data: DataShape & { task: LoadedData['task']; count?: number }): RunConfig {
-  const inputs = data.sampleShape.reduce((a, b) => a * b, 1);
-  const arch: ArchSpec = options.arch === null ? { kind: 'widths', widths: defaultArch(options.dataset, inputs, data.outputs) } : parseArch(options.arch);
+/** Resolve a rule reference against the installed rules; options are validated by each rule's schema. */
+export function resolveRule(ref: RuleRef, registry: RuleRegistry, presetOptions?: (id: string) => JsonValue | undefined): ResolvedRule {
+  const leaf = (l: LeafRule, path: string) => {
+    const entry = registry.entry(l.id);
+    const options = ruleOptionsFor(entry, presetOptions?.(l.id), l.options ?? null, path);
+    return { entry, options, create: () => entry.create(options) };
+  };
+  if ('id' in ref) {
+    const one = leaf(ref, ref.label ?? ref.id);
+    return { label: ruleLabel(ref), id: ref.id, name: one.entry.name, entry: one.entry, options: one.options, create: one.create };
+  }
+  const p = ref.perLayer;
+  if (Array.isArray(p)) {
+    const leaves = p.map((l, i) => leaf(l, `${ref.label}.perLayer[${i}]`));
+    return {
+      label: ref.label,
+      id: 'per-layer',
+      name: `per layer: ${p.map((l) => l.id).join(', ')}`,
+      entry: leaves[0].entry,
+      options: { layers: leaves.map((l, i) => ({ id: p[i].id, options: l.options })) },
+      create: () => perLayer(leaves.map((l) => l.create())),
+    };
+  }
+  const base = leaf(p.default, `${ref.label}.perLayer.default`);
+  const layers = Object.entries(p.layers).map(([k, l]) => [Number(k), leaf(l, `${ref.label}.perLayer.layers.${k}`), l.id] as const);
+  return {
+    label: ref.label,
+    id: 'per-layer',
+    name: `per layer: ${p.default.id} by default, ${layers.map(([k, , id]) => `${id} at layer ${k}`).join(', ')}`,
+    entry: base.entry,
+    options: { default: { id: p.default.id, options: base.options }, layers: Object.fromEntries(layers.map(([k, l, id]) => [k, { id, options: l.options }])) },
+    create: () => perLayer({ default: base.create(), layers: Object.fromEntries(layers.map(([k, l]) => [k, l.create()])) }),
+  };
+}
+
+/** Architecture of an experiment (null: the dataset's default MLP for this data). */
+export function experimentArch(exp: Experiment, data: DataShape): ArchSpec {
+  if (exp.arch === null) {
+    const inputs = data.sampleShape.reduce((a, b) => a * b, 1);
+    return { kind: 'widths', widths: defaultArch(exp.data.name, inputs, data.outputs) };
+  }
+  return typeof exp.arch === 'string' ? parseArch(exp.arch) : { kind: 'layers', layers: exp.arch, label: 'layer list' };
+}
+
+/** Fill every setting left out with the rule's tuned default, or the preset's where it has its own, and the dataset's. */
+export function resolveRun(
+  spec: RunSpec,
+  registry: RuleRegistry,
+  data: DataShape & { task: LoadedData['task']; count?: number },
+): { config: RunConfig; rule: ResolvedRule } {
+  const exp = spec.experiment;
+  const arch = experimentArch(exp, data);
   if (arch.kind === 'widths') {
-    // early: the widths must fit the data
+    const inputs = data.sampleShape.reduce((a, b) => a * b, 1);
     const w = arch.widths;
-    if (w[0] !== inputs) throw new UsageError(`--arch ${w.join('-')} takes ${w[0]} inputs but ${options.dataset} samples have ${inputs} features`);
+    if (w[0] !== inputs) throw new UsageError(`arch ${w.join('-')} takes ${w[0]} inputs but ${exp.data.name} samples have ${inputs} features`);
     if (w[w.length - 1] !== data.outputs) {
-      throw new UsageError(
-        `--arch ${w.join('-')} has ${w[w.length - 1]} outputs but ${options.dataset} has ${data.outputs} ${data.task === 'classification' ? 'classes' : 'targets'}`,
-      );
+      throw new UsageError(`arch ${w.join('-')} has ${w[w.length - 1]} outputs but ${exp.data.name} has ${data.outputs} ${data.task === 'classification' ? 'classes' : 'targets'}`);
     }
   }
   const training = presetTraining(arch);
-  const perRule = training?.rules?.[entry.id];
+  const same = exp.sameOptimizer;
+  const rule = resolveRule(spec.rule, registry, same ? undefined : (id) => training?.rules?.[id]?.ruleOptions);
+  const entry = rule.entry;
+  const perRule = same ? undefined : training?.rules?.[rule.id];
   const tuned = perRule?.optimizer ?? training?.optimizer ?? entry.defaults.optimizer;
-  let optimizer = resolveOptimizerConfig({ ...entry, defaults: { ...entry.defaults, optimizer: tuned } }, options.optimizer, options.lr);
-  const batchSize = options.batchSize ?? perRule?.batchSize ?? training?.batchSize ?? entry.defaults.batchSize;
+  let optimizer: OptimizerConfig;
+  if (exp.optimizer) optimizer = exp.optimizer;
+  else if (same) optimizer = training?.optimizer ?? SAME_OPTIMIZER_DEFAULTS.optimizer;
+  else optimizer = exp.lr === null ? tuned : { ...tuned, lr: exp.lr };
+  if (same && exp.lr !== null && !exp.optimizer) optimizer = { ...optimizer, lr: exp.lr };
+  const batchSize = exp.batchSize ?? perRule?.batchSize ?? training?.batchSize ?? (same ? SAME_OPTIMIZER_DEFAULTS.batchSize : entry.defaults.batchSize);
   if (training?.schedule === 'cosine' && optimizer.schedule === undefined && data.count !== undefined) {
-    optimizer = { ...optimizer, schedule: { type: 'cosine', totalSteps: Math.max(1, options.epochs * Math.ceil(data.count / batchSize)) } };
+    optimizer = { ...optimizer, schedule: { type: 'cosine', totalSteps: Math.max(1, exp.epochs * Math.ceil(data.count / batchSize)) } };
   }
+  const kernelInit =
+    exp.init !== null
+      ? parseInit(exp.init)
+      : arch.kind !== 'widths'
+        ? ((perRule?.kernelInit as KernelInit | undefined) ?? null)
+        : same
+          ? parseInit(SAME_OPTIMIZER_DEFAULTS.init)
+          : entry.defaults.kernelInit;
+  const loss = exp.loss !== 'auto' ? exp.loss : data.task === 'classification' ? 'softmaxCrossEntropy' : 'mse';
+  const standardize = exp.data.normalize === 'auto' ? (training?.standardize ?? false) : exp.data.normalize === 'standardize';
+  const source = same
+    ? `one optimizer for every rule: ${exp.optimizer ? 'as given' : training?.optimizer ? `the preset's (${training.source})` : 'Adam 1e-3'}, batch ${batchSize}`
+    : training
+      ? `${entry.defaults.source}; preset ${archLabel(arch)}: ${training.source}`
+      : entry.defaults.source;
   return {
-    rule: entry.id,
-    ruleName: entry.name,
-    dataset: options.dataset,
-    arch,
-    activation: options.activation ?? entry.defaults.activation,
-    loss: data.task === 'classification' ? 'softmaxCrossEntropy' : 'mse',
-    epochs: options.epochs,
-    batchSize,
-    optimizer,
-    // an MLP takes the rule's tuned init; a preset its own, or the one it tunes for this rule
-    kernelInit: options.init !== null ? parseInit(options.init) : arch.kind === 'widths' ? entry.defaults.kernelInit : ((perRule?.kernelInit as KernelInit | undefined) ?? null),
-    seed: options.seed,
-    ruleOptions: ruleOptionsFor(entry, perRule?.ruleOptions, options.ruleOptions),
-    standardize: training?.standardize ?? false,
-    defaultsSource: training ? `${entry.defaults.source}; preset ${archLabel(arch)}: ${training.source}` : entry.defaults.source,
+    rule,
+    config: {
+      label: rule.label,
+      rule: rule.id,
+      ruleName: rule.name,
+      dataset: exp.data.name,
+      arch,
+      activation: exp.activation ?? entry.defaults.activation,
+      loss,
+      epochs: exp.epochs,
+      batchSize,
+      optimizer,
+      kernelInit,
+      seed: spec.seed,
+      ruleOptions: rule.options,
+      standardize,
+      mode: same ? 'same' : 'tuned',
+      defaultsSource: source,
+    },
   };
 }
 
@@ -190,21 +358,27 @@ export function resolveConfig(entry: RuleEntry, options: RunOptions, data: DataS
  * A rule's options: the user's over the preset's for this rule, validated and filled by the rule's schema (an
  * OptionError names the key: a usage error, caught before any data is loaded).
  */
-export function ruleOptionsFor(entry: RuleEntry, preset: JsonValue | undefined, given: RuleOptions | null | undefined): JsonValue {
+export function ruleOptionsFor(entry: RuleEntry, preset: JsonValue | undefined, given: RuleOptions | null | undefined, path = entry.id): JsonValue {
   const base = preset !== null && typeof preset === 'object' && !Array.isArray(preset) ? preset : {};
-  return entry.options.parse({ ...base, ...(given ?? {}) }, entry.id) as JsonValue;
+  try {
+    return entry.options.parse({ ...base, ...(given ?? {}) }, path) as JsonValue;
+  } catch (e) {
+    if (e instanceof OptionError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** A trainer built from a config: network, rule, loss and optimizer, all drawing from the seed's streams. */
-export function buildTrainer(entry: RuleEntry, config: RunConfig, data: DataShape): Trainer {
+export function buildTrainer(ruleOrEntry: ResolvedRule | RuleEntry, config: RunConfig, data: DataShape): Trainer {
+  const rule = 'label' in ruleOrEntry ? ruleOrEntry : { create: () => ruleOrEntry.create(config.ruleOptions) };
   const random = randomSource(config.seed);
   const network = buildNetwork(config.arch, data, { activation: config.activation, kernelInit: config.kernelInit, random });
   try {
-    const rule = entry.create(config.ruleOptions);
-    rule.check(network);
+    const r = rule.create();
+    r.check(network);
     return createTrainer({
       network,
-      rule,
+      rule: r,
       loss: config.loss,
       optimizer: resolveOptimizer(config.optimizer as Parameters<typeof resolveOptimizer>[0]),
       random,
@@ -216,63 +390,87 @@ export function buildTrainer(entry: RuleEntry, config: RunConfig, data: DataShap
 }
 
 export interface RunContext {
-  entry: RuleEntry;
-  options: RunOptions;
+  spec: RunSpec;
+  registry: RuleRegistry;
+  /** The experiment's data (validation not yet split off). */
   data: LoadedData;
   backend: string;
   progress: Progress;
   signal: AbortSignal;
-  /** Save here at every epoch end and at the end (null: only when interrupted, to `interruptDir`). */
-  checkpointDir: string | null;
-  /** Where a Ctrl-C saves when no `checkpointDir` was given. */
-  interruptDir: string;
-  /** Continue from this checkpoint (its extra is `resumeExtra`). */
-  resumeDir?: string;
+  /** Save here at every epoch end and at the end. */
+  checkpointDir: string;
+  /** Continue from the checkpoint in `checkpointDir` (its extra is this). */
   resumeExtra?: RunCheckpointExtra;
-  /** Label of progress lines, e.g. `[fa]`. */
-  label: string;
+  /** Each metrics line (JSON Lines in the run folder). */
+  metrics?: (line: Record<string, JsonValue>) => void;
+  /** Label of progress lines, e.g. `[fa seed 1]`. */
+  tag: string;
 }
 
 export type RunOutcome = { status: 'done'; result: RunResult } | { status: 'stopped'; checkpointDir: string; result: null };
 
 const PROBE_SIZE = 256;
 
-/** Train one rule, epoch by epoch: evaluate, measure angles, save checkpoints; stop cleanly on the abort signal. */
+/** Split off the last `n` training samples as a validation set. */
+export function splitValidation(data: LoadedData, n: number): { data: LoadedData; validation: TrainData | null } {
+  if (n <= 0) return { data, validation: null };
+  const train = data.train;
+  if (n >= train.count) throw new UsageError(`data.validation (${n}) must be smaller than the ${train.count} training samples`);
+  const keep = train.count - n;
+  const inW = train.x.length / Math.max(1, train.count);
+  const outW = train.y.length / Math.max(1, train.count);
+  const slice = (from: number, to: number): TrainData => ({ ...train, x: train.x.subarray(from * inW, to * inW), y: train.y.subarray(from * outW, to * outW), count: to - from });
+  return { data: { ...data, train: slice(0, keep) }, validation: slice(keep, train.count) };
+}
+
+/** Train one rule with one seed, epoch by epoch: evaluate, probe, save checkpoints; stop cleanly on the abort signal. */
 export async function runOne(ctx: RunContext): Promise<RunOutcome> {
-  const { entry, options, progress } = ctx;
+  const { spec, progress } = ctx;
+  const exp = spec.experiment;
+  const split = splitValidation(ctx.data, exp.data.validation);
   const shape = { sampleShape: ctx.data.sampleShape, outputs: ctx.data.outputWidth };
-  const config = resolveConfig(entry, options, { ...shape, task: ctx.data.task, count: ctx.data.train.count });
-  const data = config.standardize ? standardized(ctx.data) : ctx.data;
-  const trainer = buildTrainer(entry, config, shape);
+  const { config, rule } = resolveRun(spec, ctx.registry, { ...shape, task: ctx.data.task, count: split.data.train.count });
+  const norm = config.standardize ? standardizer(split.data.train) : null;
+  const data = norm ? { ...split.data, train: norm(split.data.train), test: norm(split.data.test) } : split.data;
+  const validation = split.validation && norm ? norm(split.validation) : split.validation;
+  const trainer = buildTrainer(rule, config, shape);
+  const classification = data.task === 'classification';
   const probeCount = Math.min(PROBE_SIZE, data.train.count);
   const inW = data.inputWidth;
   const outW = data.outputWidth;
   const probeX = tf.tensor(data.train.x.subarray(0, probeCount * inW), [probeCount, ...trainer.network.inputShape]);
   const probeY = tf.tensor2d(data.train.y.subarray(0, probeCount * outW), [probeCount, outW]);
+  const key = runKey(config.label, config.seed);
   try {
     let history: EpochResult[] = [];
     let trainSeconds = 0;
     let samples = 0;
     let partialEpochSeconds = 0;
-    if (ctx.resumeDir) {
-      await restoreTrainer(trainer, ctx.resumeDir);
+    if (ctx.resumeExtra) {
+      await restoreTrainer(trainer, ctx.checkpointDir);
       const extra = ctx.resumeExtra;
-      history = extra?.history ? [...extra.history] : [];
-      trainSeconds = extra?.trainSeconds ?? 0;
-      samples = extra?.samples ?? 0;
-      partialEpochSeconds = trainer.position.batch > 0 ? (extra?.partialEpochSeconds ?? 0) : 0;
+      history = [...extra.history];
+      trainSeconds = extra.trainSeconds;
+      samples = extra.samples;
+      partialEpochSeconds = trainer.position.batch > 0 ? extra.partialEpochSeconds : 0;
     }
-    const save = async (dir: string, result?: RunResult) => {
-      const extra: RunCheckpointExtra = { kind: 'bioprop-cli-run', options, history, trainSeconds, samples, partialEpochSeconds, result, backend: ctx.backend };
-      await saveCheckpoint(dir, { network: trainer.network, boundRule: trainer.boundRule, trainer, extra: extra as unknown as JsonValue });
+    const save = async (result?: RunResult) => {
+      const extra: RunCheckpointExtra = { kind: 'bioprop-cli-run', version: 2, spec, history, trainSeconds, samples, partialEpochSeconds, result, backend: ctx.backend };
+      await saveCheckpoint(ctx.checkpointDir, { network: trainer.network, boundRule: trainer.boundRule, trainer, extra: extra as unknown as JsonValue });
     };
     const batches = Math.ceil(data.train.count / config.batchSize);
+    const every = exp.metrics.everySteps;
+    let stoppedBy: 'maxSteps' | null = null;
+    let lossSum = 0;
+    let lossCount = 0;
     while (trainer.position.epoch < config.epochs) {
       const epoch = trainer.position.epoch + 1;
-      const label = `${ctx.label} epoch ${epoch}/${config.epochs}`;
+      const label = `${ctx.tag} epoch ${epoch}/${config.epochs}`;
       let fit;
+      lossSum = 0;
+      lossCount = 0;
       if (ctx.signal.aborted) {
-        fit = { stopped: true, trainSeconds: 0, samples: 0, epochs: [] };
+        fit = { stopped: true, stoppedBy: 'signal' as const, trainSeconds: 0, samples: 0, epochs: [] };
       } else {
         progress.start(label, batches, trainer.position.batch);
         try {
@@ -280,7 +478,14 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
             epochs: epoch,
             batchSize: config.batchSize,
             signal: ctx.signal,
-            onProgress: (p) => progress.update(p.batch, p.loss),
+            maxSteps: exp.maxSteps ?? undefined,
+            onProgress: (p) => {
+              progress.update(p.batch, p.loss);
+              lossSum += p.loss;
+              lossCount += 1;
+              const step = trainer.position.step;
+              if (ctx.metrics && step % every === 0) ctx.metrics({ run: key, type: 'step', step, epoch: p.epoch + 1, loss: p.loss });
+            },
           });
         } finally {
           progress.stop();
@@ -288,30 +493,45 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       }
       trainSeconds += fit.trainSeconds;
       samples += fit.samples;
-      if (fit.stopped) {
+      const cut = fit.stopped && fit.stoppedBy === 'maxSteps';
+      if (fit.stopped && !cut) {
         partialEpochSeconds += fit.trainSeconds;
-        const dir = ctx.checkpointDir ?? ctx.interruptDir;
-        await save(dir);
-        return { status: 'stopped', checkpointDir: dir, result: null };
+        await save();
+        return { status: 'stopped', checkpointDir: ctx.checkpointDir, result: null };
       }
       const record = fit.epochs[fit.epochs.length - 1];
+      // a run cut by maxSteps mid-epoch records what it trained (the mean loss of the steps it ran)
+      const trainLoss = record?.trainLoss ?? (lossCount ? lossSum / lossCount : NaN);
       const evaluation = trainer.evaluate(data.test);
-      const angles = options.angles ? probeAngles(trainer, probeX, probeY) : [];
+      const validationError = validation && classification ? 1 - trainer.evaluate(validation).accuracy : null;
+      const probe = exp.metrics.angles || exp.metrics.alignment ? probeSignals(trainer, probeX, probeY, exp.metrics.alignment) : null;
       const item: EpochResult = {
-        epoch: record.epoch,
-        trainLoss: record.trainLoss,
-        testAccuracy: data.task === 'classification' ? evaluation.accuracy : null,
+        epoch: record?.epoch ?? epoch,
+        trainLoss,
+        testAccuracy: classification ? evaluation.accuracy : null,
         testLoss: evaluation.loss,
-        seconds: record.seconds + partialEpochSeconds,
-        angleToBackpropDeg: angles,
+        validationError,
+        seconds: (record?.seconds ?? fit.trainSeconds) + partialEpochSeconds,
+        angleToBackpropDeg: exp.metrics.angles && probe ? probe.deltaAngleDeg : [],
       };
+      if (probe?.alignment) item.alignment = probe.alignment;
+      if (cut) item.steps = trainer.position.batch;
       partialEpochSeconds = 0;
       history.push(item);
-      progress.note(describeEpoch(ctx.label, config.epochs, item, data.train.count / Math.max(1e-9, item.seconds)));
-      if (ctx.checkpointDir) await save(ctx.checkpointDir);
+      ctx.metrics?.({ run: key, type: 'epoch', step: trainer.position.step, ...(item as unknown as Record<string, JsonValue>) });
+      progress.note(describeEpoch(ctx.tag, config.epochs, item, data.train.count / Math.max(1e-9, item.seconds)));
+      if (cut) {
+        stoppedBy = 'maxSteps';
+        break;
+      }
+      await save();
     }
     const last = history[history.length - 1];
+    const withValidation = history.filter((h) => h.validationError !== null);
+    const best = withValidation.length ? withValidation.reduce((a, b) => ((b.validationError as number) < (a.validationError as number) ? b : a)) : null;
+    const testAccuracy = last?.testAccuracy ?? (classification ? trainer.evaluate(data.test).accuracy : null);
     const result: RunResult = {
+      label: config.label,
       rule: config.rule,
       ruleName: config.ruleName,
       dataset: config.dataset,
@@ -324,22 +544,26 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       optimizer: config.optimizer,
       kernelInit: config.kernelInit === null ? 'preset' : formatInit(config.kernelInit),
       loss: config.loss,
+      mode: config.mode,
       trainCount: data.train.count,
+      validationCount: validation?.count ?? 0,
       testCount: data.test.count,
-      testAccuracy: last?.testAccuracy ?? (data.task === 'classification' ? trainer.evaluate(data.test).accuracy : null),
-      testError: null,
+      testAccuracy,
+      testError: testAccuracy === null ? null : 1 - testAccuracy,
       testLoss: last?.testLoss ?? trainer.evaluate(data.test).loss,
+      bestValidationError: best?.validationError ?? null,
+      bestValidationEpoch: best?.epoch ?? null,
       trainLoss: last?.trainLoss ?? NaN,
       samplesPerSecond: trainSeconds > 0 ? samples / trainSeconds : 0,
       trainSeconds,
       samples,
+      stoppedBy,
       angleToBackpropDeg: last?.angleToBackpropDeg ?? [],
       history,
       ruleOptions: config.ruleOptions,
       defaultsSource: config.defaultsSource,
     };
-    result.testError = result.testAccuracy === null ? null : 1 - result.testAccuracy;
-    if (ctx.checkpointDir) await save(ctx.checkpointDir, result);
+    await save(result);
     return { status: 'done', result };
   } finally {
     probeX.dispose();
@@ -353,6 +577,8 @@ const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`
 
 export function describeEpoch(label: string, epochs: number, e: EpochResult, samplesPerSecond: number): string {
   const err = e.testAccuracy === null ? `test loss ${e.testLoss.toFixed(4)}` : `test error ${pct(1 - e.testAccuracy)}`;
+  const val = e.validationError === null ? '' : `, validation error ${pct(e.validationError)}`;
   const angles = e.angleToBackpropDeg.length ? `, angle to bp ${e.angleToBackpropDeg.map((a) => `${a.toFixed(1)}°`).join('/')}` : '';
-  return `${label} epoch ${e.epoch}/${epochs}: train loss ${e.trainLoss.toFixed(4)}, ${err}${angles}, ${Math.round(samplesPerSecond)} samples/s`;
+  const cut = e.steps !== undefined ? ` (stopped after ${e.steps} steps: maxSteps)` : '';
+  return `${label} epoch ${e.epoch}/${epochs}${cut}: train loss ${e.trainLoss.toFixed(4)}, ${err}${val}${angles}, ${Math.round(samplesPerSecond)} samples/s`;
 }

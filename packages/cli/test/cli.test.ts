@@ -68,14 +68,18 @@ describe('bioprop train', () => {
 });
 
 describe('bioprop compare', () => {
-  it('trains each rule, prints the table and writes {results} JSON and the curves', async () => {
+  it('trains each rule in one run folder, prints the table and writes the results JSON and the curves', async () => {
     const rules = ['bp', 'fa', 'dfa'].filter(has);
     const cwd = tempDir();
     const r = await runCli(['compare', '--rules', rules.join(','), ...TINY, '--out', 'cmp.json', '--plot', 'cmp.svg'], cwd);
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(readFileSync(join(cwd, 'cmp.json'), 'utf8'));
-    expect(json.results.map((x: { rule: string }) => x.rule)).toEqual(rules);
-    for (const x of json.results) {
+    expect(json).toMatchObject({ kind: 'bioprop-results', name: 'compare-digits', mode: 'tuned', complete: true, failures: [] });
+    expect(json.runs.map((x: { rule: string }) => x.rule)).toEqual(rules);
+    // one seed is one seed: no spread is made up
+    expect(json.summary.map((s: { testError: { n: number; std: number | null } }) => [s.testError.n, s.testError.std])).toEqual(rules.map(() => [1, null]));
+    expect(r.stdout).not.toContain('±');
+    for (const x of json.runs) {
       expect(x.testError).toBeGreaterThanOrEqual(0);
       expect(x.testError).toBeLessThanOrEqual(1);
       expect(x.history[0].angleToBackpropDeg.every((a: unknown) => typeof a === 'number')).toBe(true);
@@ -128,7 +132,7 @@ describe('bad input', () => {
   it('an input width that does not match the dataset exits 2 naming both', () =>
     expectUsage(['train', '--rule', 'bp', '--arch', '100-10'], /100 inputs but digits samples have 784 features/));
   it('a different optimizer without --lr exits 2 (no global guess)', () =>
-    expectUsage(['train', '--rule', 'bp', '--optimizer', 'rmsprop'], /give --lr as well/));
+    expectUsage(['train', '--rule', 'bp', '--optimizer', 'rmsprop'], /needs --lr as well/));
   it('an unknown command exits 2', () => expectUsage(['fly'], /unknown command 'fly'/));
 
   it('a truncated train-images-idx3-ubyte.gz fails with its file name, exit 1', async () => {

@@ -98,7 +98,7 @@ describe('--rule-options', () => {
     const cwd = tempDir();
     const bad = await runCli(['train', '--rule', 'fa', ...TINY, '--rule-options', '{"feedbackSparsityy": 0.5}'], cwd);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/usage error: fa: unknown option "feedbackSparsityy"/);
+    expect(bad.stderr).toMatch(/usage error: rules\[0\]\.options: unknown option "feedbackSparsityy"/);
     expect(bad.stderr).not.toMatch(/^data:/m);
 
     const notCompared = await runCli(['compare', '--rules', 'bp', ...TINY, '--rule-options', '{"fa": {}}'], cwd);

@@ -7,7 +7,6 @@ export const DEFAULTS = {
   epochs: 3,
   seed: 0,
   backend: 'auto' as BackendPreference,
-  compareOut: 'bioprop-results.json',
-  comparePlot: 'bioprop-curves.svg',
-  checkpointRoot: 'bioprop-checkpoints',
+  /** Every run gets its own folder here (`runs/<name>-<UTC time>/`). */
+  runsDir: 'runs',
 };

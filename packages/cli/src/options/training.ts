@@ -1,14 +1,15 @@
-/** The options train and compare share: dataset, network, optimizer, budget, backend, outputs, checkpoints. */
+/** The options train and compare share: dataset, network, optimizer, budget, backend, outputs, run folders. */
 import { Option, type Command } from 'commander';
-import { presets, type RuleEntry } from '@bioprop/core';
+import { presets } from '@bioprop/core';
 import { BACKEND_CHOICES, type BackendPreference } from '../backend.js';
-import type { CompareOptions } from '../compare.js';
-import { DATASETS, knownShape, type DatasetName } from '../data.js';
-import { archLayers } from '../network.js';
-import { OPTIMIZERS, resolveConfig, type OptimizerName, type RunOptions } from '../run.js';
+import { DATASETS, type DatasetName } from '../data.js';
+import type { Experiment, LossChoice, Normalize, RuleRef } from '../experiment.js';
+import { OPTIMIZERS, experimentFromFlags, type OptimizerName } from '../run.js';
+import { resumeConflict, type SessionOutputs } from '../session.js';
 import { DEFAULTS } from './defaults.js';
 import { addPluginOption } from './plugins.js';
-import { activationArg, archArg, initArg, integer, positiveNumber } from './values.js';
+import { given } from './resume.js';
+import { activationArg, archArg, initArg, integer, positiveNumber, seedList } from './values.js';
 
 export interface TrainingFlags {
   dataset: DatasetName;
@@ -20,15 +21,24 @@ export interface TrainingFlags {
   optimizer?: OptimizerName;
   lr?: number;
   init?: string;
+  loss: LossChoice;
   seed: number;
+  seeds?: number[];
   limitTrain?: number;
   limitTest?: number;
+  validation: number;
+  normalize: Normalize;
+  maxSteps?: number;
   backend: BackendPreference;
+  name?: string;
+  runsDir: string;
   out?: string;
   plot?: string;
-  checkpoint?: string;
+  force?: boolean;
   resume?: string;
   angles: boolean;
+  alignment?: boolean;
+  sameOptimizer?: boolean;
   plugin?: string[];
 }
 
@@ -44,24 +54,45 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--activation <name>', "hidden activation (default: the rule's)", activationArg)
     .option('--epochs <n>', 'epochs', integer('--epochs', 1), DEFAULTS.epochs)
     .option('--batch-size <n>', "batch size (default: the rule's)", integer('--batch-size', 1))
-    .addOption(new Option('--optimizer <name>', "optimizer of the forward weights (default: the rule's)").choices(OPTIMIZERS))
-    .option('--lr <x>', "learning rate (default: the rule's)", positiveNumber('--lr'))
+    .addOption(new Option('--optimizer <name>', 'one optimizer for every rule (needs --lr)').choices(OPTIMIZERS))
+    .option('--lr <x>', "learning rate (alone: over each rule's tuned optimizer)", positiveNumber('--lr'))
     .option('--init <init>', "kernel init: glorot, glorot:gain, heNormal, zero, fanInUniform, uniform:ω, normal:σ (default: the rule's; a preset's own)", initArg)
+    .addOption(new Option('--loss <name>', 'loss (auto: cross-entropy for classes, MSE for the linear task)').choices(['auto', 'softmaxCrossEntropy', 'mse', 'cauchy']).default('auto'))
     .option('--seed <n>', 'seed of the run (init, shuffling, rule state)', integer('--seed', 0, 0xffffffff), DEFAULTS.seed)
+    .option('--seeds <list>', 'several seeds, comma-separated (tables show mean ± std and each seed)', seedList)
     .option('--limit-train <n>', 'use the first n training samples', integer('--limit-train', 1))
     .option('--limit-test <n>', 'use the first n test samples', integer('--limit-test', 1))
+    .option('--validation <n>', 'hold out the last n training samples as a validation set', integer('--validation', 0), 0)
+    .addOption(new Option('--normalize <how>', "inputs: auto (a preset's choice), none, standardize").choices(['auto', 'none', 'standardize']).default('auto'))
+    .option('--max-steps <n>', 'stop each run after n steps (smoke runs)', integer('--max-steps', 1))
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_CHOICES).default(DEFAULTS.backend))
-    .option('--out <file>', 'write results JSON here')
-    .option('--plot <file>', 'write learning and alignment curves (SVG) here')
-    .option('--checkpoint <dir>', 'save a checkpoint here at every epoch end and at the end')
-    .option('--resume <dir>', 'continue the run saved in this checkpoint (bit-for-bit)')
-    .option('--no-angles', 'skip the per-epoch angle to backprop');
+    .option('--name <name>', 'name of the run folder (default: from the rule and dataset)')
+    .option('--runs-dir <dir>', 'where run folders go', DEFAULTS.runsDir)
+    .option('--out <file>', 'also write the results JSON here (- for stdout)')
+    .option('--plot <file>', 'also write the learning and alignment curves (SVG) here')
+    .option('--force', 'replace --out and --plot files that exist')
+    .option('--resume <folder>', 'continue the run folder (bit-for-bit; finished runs are kept)')
+    .option('--no-angles', 'skip the per-epoch angle to backprop')
+    .option('--alignment', 'also record B–Wᵀ alignment, eᵀWBe and the angle to pseudobackprop every epoch');
   return addPluginOption(cmd);
 }
 
-/** The run options the flags give (null: the rule's tuned default). */
-export function compareOptionsFrom(flags: TrainingFlags): CompareOptions {
-  return {
+/** Options that `--resume` may change (everything else comes back from the run folder). */
+const RESUMABLE = new Set(['epochs', 'backend', 'out', 'plot', 'force', 'resume', 'plugin', 'runsDir']);
+
+const flag = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** A usage error naming the options given with `--resume` that cannot change. */
+export function checkResumeFlags(cmd: Command): void {
+  const changed = Object.keys(cmd.opts()).filter((k) => given(cmd, k) && !RESUMABLE.has(k));
+  if (changed.length) throw resumeConflict(changed.map(flag));
+}
+
+/** The experiment the flags describe (train: one rule; compare: several). */
+export function experimentFromTraining(flags: TrainingFlags, rules: RuleRef[]): Experiment {
+  return experimentFromFlags({
+    name: flags.name,
+    rules,
     dataset: flags.dataset,
     dataDir: flags.dataDir ?? null,
     arch: flags.arch ?? null,
@@ -71,19 +102,21 @@ export function compareOptionsFrom(flags: TrainingFlags): CompareOptions {
     optimizer: flags.optimizer ?? null,
     lr: flags.lr ?? null,
     init: flags.init ?? null,
-    seed: flags.seed,
+    loss: flags.loss,
+    seeds: flags.seeds ?? [flags.seed],
     limitTrain: flags.limitTrain ?? null,
     limitTest: flags.limitTest ?? null,
+    validation: flags.validation,
+    normalize: flags.normalize,
+    maxSteps: flags.maxSteps ?? null,
     angles: flags.angles,
-  };
+    alignment: flags.alignment ?? false,
+    sameOptimizer: flags.sameOptimizer ?? false,
+    plugins: flags.plugin ?? [],
+    backend: flags.backend,
+  });
 }
 
-/**
- * Catch option problems before loading data: arch vs dataset widths, optimizer without lr, rule options the rule's
- * schema rejects, a preset or layer list that does not fit the data (the layer specs are built, not the weights).
- */
-export function checkEarly(entry: RuleEntry, options: RunOptions): void {
-  const shape = knownShape(options.dataset);
-  const config = resolveConfig(entry, options, { ...shape, task: options.dataset === 'linear' ? 'regression' : 'classification' });
-  archLayers(config.arch, shape, config);
+export function sessionOutputs(flags: { runsDir: string; out?: string; plot?: string; force?: boolean }, single = false): SessionOutputs {
+  return { runsDir: flags.runsDir, out: flags.out, plot: flags.plot, force: flags.force ?? false, single };
 }
