@@ -26,7 +26,7 @@ import {
   type DatasetSplits,
   type LabeledData,
 } from '@bioprop/datasets';
-import { probeAlignment, type AlignmentRecord } from '@bioprop/diagnostics';
+import { probeAlignmentAsync, type AlignmentRecord } from '@bioprop/diagnostics';
 import { rules as backpropRules } from '@bioprop/backprop';
 import { rules as faRules } from '@bioprop/feedback-alignment';
 import { rules as dfaRules } from '@bioprop/direct-feedback-alignment';
@@ -320,12 +320,15 @@ export async function evaluate(run: Run, data: LabeledData, classification: bool
 
 export type Diagnostics = Omit<AlignmentRecord, 'epoch' | 'step' | 'batch'>;
 
-/** Angles to BP and pseudobackprop, B–Wᵀ alignment and eᵀWBe on a fixed probe batch, without training. */
-export function diagnose(run: Run, probe: LabeledData, count = 128): Diagnostics {
+/**
+ * Angles to BP and pseudobackprop, B–Wᵀ alignment and eᵀWBe on a fixed probe batch, without training; read with
+ * `await data()`, so WebGPU (which cannot read synchronously in a worker) has them too.
+ */
+export async function diagnose(run: Run, probe: LabeledData, count = 128): Promise<Diagnostics> {
   const idx = Array.from({ length: Math.min(count, probe.count) }, (_, i) => i);
   const { x, y } = batchTensors(probe, idx, run.network);
   try {
-    return probeAlignment({ network: run.network, boundRule: run.trainer.boundRule, loss: run.trainer.loss, input: x, target: y, step: run.trainer.position.step });
+    return await probeAlignmentAsync({ network: run.network, boundRule: run.trainer.boundRule, loss: run.trainer.loss, input: x, target: y, step: run.trainer.position.step });
   } finally {
     x.dispose();
     y.dispose();

@@ -1,5 +1,7 @@
 // The training worker: picks the backend, loads the data, trains every chosen rule step by step (round robin, same
-// batches) and posts losses, test results, diagnostics and weights. The page's thread never computes.
+// batches) and posts losses, test results, diagnostics and weights. The page's thread never computes. Every read is
+// `await data()`: tfjs-webgpu's synchronous read in a worker returns zeros and then loses the device (Chromium 156,
+// SwiftShader adapter).
 import { resolveBackend, type BackendName } from '@bioprop/core';
 import simdWasm from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import threadedWasm from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -59,9 +61,6 @@ async function train({ config, idxFiles }: Extract<ToWorker, { type: 'start' }>)
   if (runs.length === 0) throw new Error('no rule can train this network');
   post({ type: 'runs', rules: runs.map((r) => ({ id: r.id, name: r.entry.name })), layers: runs[0].network.layers.map((l) => `${l.name} (${l.kind})`) });
 
-  // @bioprop/diagnostics reads with dataSync; tfjs-webgpu's synchronous read in a worker returns zeros and then
-  // loses the device (seen in Chromium 156 on SwiftShader), so WebGPU runs train without the angle panels
-  const syncReads = choice.tfBackend !== 'webgpu';
   const batches = new Batches(trainSplit, config.batchSize, config.seed);
   const started = performance.now();
   let step = 0;
@@ -74,12 +73,8 @@ async function train({ config, idxFiles }: Extract<ToWorker, { type: 'start' }>)
     if (config.diagEvery > 0 && (final || step % config.diagEvery === 0)) {
       const results: Record<string, Diagnostics | { error: string }> = {};
       for (const run of runs) {
-        if (!syncReads) {
-          results[run.id] = { error: `the diagnostics read tensors synchronously, which the ${choice.tfBackend} backend cannot do in a worker` };
-          continue;
-        }
         try {
-          results[run.id] = diagnose(run, test);
+          results[run.id] = await diagnose(run, test);
         } catch (err) {
           results[run.id] = { error: err instanceof Error ? err.message : String(err) };
         }

@@ -169,16 +169,22 @@ describe.skipIf(!HAVE_CHROMIUM)('playground in headless Chromium', () => {
     console.log(`webgl: ${((Date.now() - started) / 1000).toFixed(1)} s; bp acc ${lastAccuracy(state, 'bp')}, fa acc ${lastAccuracy(state, 'fa')}; median ${median(state.stepMs).toFixed(1)} ms per rule-step`);
   }, 110_000);
 
-  it('runs on wasm and on WebGPU (SwiftShader adapter) for a few steps, agreeing with cpu', async () => {
+  it('runs on wasm and on WebGPU (SwiftShader adapter) for a few steps, losses and diagnostics agreeing with cpu', async () => {
     // WebGPU on SwiftShader compiles a shader per new kernel and shape: a few steps only
     for (const [backend, steps] of [
       ['wasm', COMPARED],
       ['webgpu', 3],
     ] as const) {
       const started = Date.now();
-      const state = await train(backend, { steps, every: steps, diagEvery: 0 });
+      const state = await train(backend, { steps, every: steps, diagEvery: steps });
       expect(state.losses.bp.every(Number.isFinite) && state.losses.fa.every(Number.isFinite)).toBe(true);
       agreesWithCpu(backend, state, 1e-3, steps);
+      // the diagnostics before the first step (same weights everywhere) match cpu's
+      const [here, cpu] = [state.diagnostics[0].results.fa, states.cpu.diagnostics[0].results.fa];
+      if ('error' in here || 'error' in cpu) throw new Error(`no diagnostics on ${backend}: ${JSON.stringify(here)}`);
+      expect(Math.abs(here.deltaAngleDeg[0] - cpu.deltaAngleDeg[0])).toBeLessThan(0.01);
+      expect(Math.abs(here.weights[0].angleDeg - cpu.weights[0].angleDeg)).toBeLessThan(0.01);
+      expect(Math.abs(here.condition!.mean - cpu.condition!.mean)).toBeLessThan(1e-3 * Math.max(1, Math.abs(cpu.condition!.mean)));
       const adapter = state.backend?.adapter ? ` (adapter: ${state.backend.adapter.description})` : '';
       console.log(`${backend}${adapter}: ${((Date.now() - started) / 1000).toFixed(1)} s; median ${median(state.stepMs).toFixed(1)} ms per rule-step`);
     }
