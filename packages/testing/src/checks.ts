@@ -2,10 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { randomSource, stepContext, type Tensor, type Trainer } from '@bioprop/core';
+import { angleDeg, randomSource, stepContext, type JsonValue, type Tensor, type Trainer } from '@bioprop/core';
 import { restoreTrainer, saveCheckpoint } from '@bioprop/core/node';
 import { ConformanceError, type ConformanceCheck } from './errors.js';
-import { batchTensors, disposeTrainer, resolveSetup, type ConformanceSetup, type ResolvedSetup } from './setup.js';
+import { batchTensors, disposeTrainer, resolveSetup, type AngleProbeArgs, type ConformanceSetup, type ResolvedSetup } from './setup.js';
 import { diffSnapshots, snapshot } from './snapshot.js';
 
 const describeError = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
@@ -150,6 +150,39 @@ export async function checkShapes(setup: ConformanceSetup): Promise<ShapesReport
 
 // ---------------------------------------------------------------------------------------------------------
 
+/**
+ * The tensor work of an angle probe, as diagnostics does it: the rule's step on a batch without training (its state
+ * and meta put back, a throwaway random source), then, per layer, the angle of its kernel update to the kernel and
+ * of its feedback weights (where the rule has them) to the kernel. Returns the angles in degrees.
+ */
+export function probeAngles(args: AngleProbeArgs): number[] {
+  const { network, boundRule, loss, input, target } = args;
+  const angles: number[] = [];
+  tf.tidy(() => {
+    const state = boundRule.state();
+    const saved = Object.fromEntries(Object.entries(state).map(([k, v]) => [k, tf.clone(v)]));
+    const meta = JSON.stringify(boundRule.getMeta() ?? null);
+    const random = randomSource(0);
+    const trace = network.forward(input, { training: true, random: random.stream('forward') });
+    const ctx = stepContext({ network, trace, target, loss, step: 0, epoch: 0, random });
+    try {
+      const result = boundRule.step(ctx);
+      network.layers.forEach((layer, l) => {
+        const g = result.grads[l]?.[layer.kernelName];
+        if (g) angles.push(angleDeg(g, layer.params[layer.kernelName]));
+      });
+    } finally {
+      for (const [k, v] of Object.entries(state)) if (!v.isDisposed) v.assign(saved[k]);
+      boundRule.setMeta(JSON.parse(meta) as JsonValue);
+    }
+    network.layers.forEach((layer, l) => {
+      const b = boundRule.feedbackWeights(l);
+      if (b) angles.push(angleDeg(b, layer.params[layer.kernelName]));
+    });
+  });
+  return angles;
+}
+
 export interface LeakReport {
   /** `tf.memory().numTensors` during training (after warm-up), and before the network was built. */
   tensorsDuringTraining: number;
@@ -158,8 +191,9 @@ export interface LeakReport {
 
 /**
  * `tf.memory().numTensors` is unchanged by `bind → dispose`, unchanged by training steps (measured over 3 steps
- * after 2 warm-up steps, since optimizers create slots lazily), by evaluation and by a checkpoint save + restore,
- * and back to where it started once the trainer and the network are disposed.
+ * after 2 warm-up steps, since optimizers create slots lazily), by evaluation, by an angle probe (`angleProbe`,
+ * default `probeAngles`), by a checkpoint save, a restore into the same trainer, and a restore into a fresh trainer
+ * followed by its dispose; and back to where it started once the trainer and the network are disposed.
  */
 export async function checkNoLeak(setup: ConformanceSetup): Promise<LeakReport> {
   const s = resolveSetup(setup);
@@ -198,20 +232,36 @@ export async function checkNoLeak(setup: ConformanceSetup): Promise<LeakReport> 
         );
       }
     });
-    // evaluation and a checkpoint round trip (save, then restore into the same trainer) keep nothing either
+    // evaluation, an angle probe, and a checkpoint round trip keep nothing either: each measured on its own
     const evalData = s.data(2 * s.batchSize);
-    const n2 = tf.memory().numTensors;
-    trainer.evaluate(evalData, s.batchSize);
+    const keeps = async (what: string, hint: string, body: () => unknown) => {
+      const before = tf.memory().numTensors;
+      await body();
+      const after = tf.memory().numTensors;
+      if (after !== before) throw new ConformanceError('leak', `${what} leaves ${after - before} tensor(s) behind (${before} → ${after}): ${hint}`);
+    };
+    await keeps('evaluate', 'evaluate must run in tf.tidy', () => trainer.evaluate(evalData, s.batchSize));
+    const probe = s.setup.angleProbe ?? probeAngles;
+    await keeps('an angle probe (a rule step without training, then feedbackWeights)', 'step and feedbackWeights must return tensors a tidy frees', () =>
+      withBatch(s, trainer, (input, target) => probe({ network: trainer.network, boundRule: trainer.boundRule, loss: trainer.loss, input, target })),
+    );
     const dir = await mkdtemp(join(tmpdir(), 'bioprop-leak-'));
     try {
-      await saveCheckpoint(dir, { network: trainer.network, boundRule: trainer.boundRule, trainer });
-      await restoreTrainer(trainer, dir);
+      await keeps('saveCheckpoint', 'serializing must only read tensors', () =>
+        saveCheckpoint(dir, { network: trainer.network, boundRule: trainer.boundRule, trainer }),
+      );
+      await keeps('restoreTrainer into the trainer that saved', 'restore must dispose what it copies', () => restoreTrainer(trainer, dir));
+      // into a fresh trainer: its slots and state are created from the checkpoint, and freed by its dispose
+      await keeps('restoreTrainer into a fresh trainer, then its dispose', 'restore must dispose what it copies, dispose what restore made', async () => {
+        const fresh = trainerFor('leak', s, s.seed + 1);
+        try {
+          await restoreTrainer(fresh, dir);
+        } finally {
+          disposeTrainer(fresh);
+        }
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
-    }
-    const n3 = tf.memory().numTensors;
-    if (n3 !== n2) {
-      throw new ConformanceError('leak', `evaluate + save + restore leaves ${n3 - n2} tensor(s) behind (${n2} → ${n3}): restore must dispose what it copies`);
     }
   } finally {
     disposeTrainer(trainer);

@@ -1,4 +1,5 @@
-import { beforeAll, describe, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { resolveBackend, type BackendName } from '@bioprop/core';
 import {
   checkDeterminism,
@@ -18,6 +19,11 @@ export interface ConformanceOptions extends ConformanceSetup {
   name: string;
   /** Backend activated in a `beforeAll` (default `'wasm'`); `false` leaves the current backend alone. */
   backend?: BackendName | 'auto' | false;
+  /**
+   * Backends the leak check also runs on, each in its own block (default `['cpu']`; the main backend is left out).
+   * Leaks can be backend-specific (a kernel's output kept alive on one backend only).
+   */
+  leakBackends?: readonly BackendName[];
   /** Checks to skip, each with the reason shown in the test title. Every skip is a hole: prefer an option. */
   skip?: Partial<Record<ConformanceCheck, string>>;
 }
@@ -52,5 +58,19 @@ export function runConformance(options: ConformanceOptions): void {
     }
     test('shapeMismatch', 'targets of another size than the output give a ShapeError and change nothing', () => checkShapeMismatch(options));
     test('divergence', 'a non-finite loss throws DivergenceError naming step and layer, weights unchanged', () => checkDivergence(options));
+    for (const backend of options.leakBackends ?? ['cpu']) {
+      if (backend === (options.backend ?? 'wasm')) continue;
+      describe(`on ${backend}`, () => {
+        let previous = '';
+        beforeAll(async () => {
+          previous = tf.getBackend();
+          await resolveBackend(backend);
+        });
+        afterAll(async () => {
+          if (previous) await tf.setBackend(previous);
+        });
+        test('leak', `leaks no tensor on ${backend}: step, evaluate, angle probe, save, restore, dispose`, () => checkNoLeak(options));
+      });
+    }
   });
 }

@@ -1,5 +1,6 @@
 // The kit's checks called directly: they pass correct rules (and report figures) and reject broken ones
 // with a ConformanceError that says what is wrong.
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dense, resolveBackend, sequential } from '@bioprop/core';
 import {
@@ -12,12 +13,17 @@ import {
   checkShapeMismatch,
   checkShapes,
   checkUnsupported,
+  probeAngles,
+  resolveSetup,
 } from './index.js';
+import { batchTensors, disposeTrainer } from './setup.js';
 import {
   ascentRule,
   backpropWithoutSign,
   disposeForgetsStateRule,
   forgetfulRule,
+  leakyFeedbackRule,
+  leakyRestoreRule,
   leakyRule,
   localBackprop,
   localFeedbackAlignment,
@@ -79,6 +85,25 @@ describe('checks reject broken rules', () => {
     const p = checkNoLeak({ createRule: leakyRule });
     await expect(p).rejects.toThrow(ConformanceError);
     await expect(checkNoLeak({ createRule: leakyRule })).rejects.toThrow(/leaks 1 tensor\(s\) per step/);
+  });
+
+  it('a rule whose feedbackWeights keeps a copy (the angle probe leaks), and a probe that keeps a tensor', async () => {
+    await expect(checkNoLeak({ createRule: leakyFeedbackRule })).rejects.toThrow(/\[leak\] an angle probe .* leaves 2 tensor\(s\) behind/);
+    await expect(checkNoLeak({ createRule: localBackprop, angleProbe: ({ input }) => tf.keep(tf.clone(input)) })).rejects.toThrow(
+      /\[leak\] an angle probe .* leaves 1 tensor\(s\) behind/,
+    );
+    // the kit's own probe on a correct rule gives finite angles, one per layer's signal and one per B
+    const t = resolveSetup({ createRule: localFeedbackAlignment }).trainer(1);
+    const [x, y] = batchTensors(resolveSetup({ createRule: localFeedbackAlignment }).data(8), t.network, 0, 8);
+    const angles = probeAngles({ network: t.network, boundRule: t.boundRule, loss: t.loss, input: x, target: y });
+    expect(angles).toHaveLength(3 + 2);
+    for (const a of angles) expect(a).toBeGreaterThanOrEqual(0), expect(a).toBeLessThanOrEqual(180);
+    tf.dispose([x, y]);
+    disposeTrainer(t);
+  });
+
+  it('a rule whose loadState keeps the copies it loads (restore leaks)', async () => {
+    await expect(checkNoLeak({ createRule: leakyRestoreRule })).rejects.toThrow(/\[leak\] restoreTrainer into the trainer that saved leaves 2 tensor\(s\) behind/);
   });
 
   it('a rule whose dispose forgets its state (leak across bind → dispose)', async () => {

@@ -6,6 +6,7 @@ import {
   resolveLoss,
   resolveOptimizer,
   sequential,
+  type BoundRule,
   type LayerSpec,
   type Loss,
   type Network,
@@ -48,6 +49,20 @@ export interface ConformanceSetup {
   lossFalls?: { samples?: number; epochs?: number; batchSize?: number; maxRatio?: number };
   /** A network the rule cannot train, and what its `RuleSupportError` message must match. */
   unsupported?: { network: () => Network; match: RegExp };
+  /**
+   * The angle probe the leak check runs between training steps (default: the kit's `probeAngles`). Pass diagnostics'
+   * `probeAlignment` to check the real one: it gets `{ network, boundRule, loss, input, target }`.
+   */
+  angleProbe?: (args: AngleProbeArgs) => unknown;
+}
+
+/** What an angle probe is given: the trained network and its bound rule, the loss and one batch. */
+export interface AngleProbeArgs {
+  network: Network;
+  boundRule: BoundRule;
+  loss: Loss;
+  input: tf.Tensor;
+  target: tf.Tensor;
 }
 
 /** A setup with defaults filled in, and the builders the checks share. */

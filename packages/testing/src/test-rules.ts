@@ -101,6 +101,43 @@ export const disposeForgetsStateRule = (): Rule => {
   return { ...inner, id: 'forgets-dispose', bind: (net, random) => ({ ...wrap(inner.bind(net, random)), dispose: () => {} }) };
 };
 
+/** Its `feedbackWeights` keeps a copy of B outside any tidy: an angle probe leaks one tensor per layer with B. */
+export const leakyFeedbackRule = (): Rule => {
+  const inner = localFeedbackAlignment();
+  const rule: Rule = {
+    ...inner,
+    id: 'leaky-feedback',
+    layerRule: undefined,
+    bind(net: Network, random: RandomSource): BoundRule {
+      const b = wrap(inner.bind(net, random));
+      return {
+        ...b,
+        rule,
+        feedbackWeights: (l) => {
+          const B = b.feedbackWeights(l);
+          return B && tf.keep(tf.clone(B));
+        },
+      };
+    },
+  };
+  return rule;
+};
+
+/** Its `loadState` keeps a copy of every tensor it loads (the optimizer bug: a clone never disposed). */
+export const leakyRestoreRule = (): Rule => {
+  const inner = localFeedbackAlignment();
+  const rule: Rule = {
+    ...inner,
+    id: 'leaky-restore',
+    layerRule: undefined,
+    bind(net: Network, random: RandomSource): BoundRule {
+      const b = wrap(inner.bind(net, random));
+      return { ...b, rule, loadState: (s) => b.loadState(Object.fromEntries(Object.entries(s).map(([k, t]) => [k, tf.keep(t.clone())]))) };
+    },
+  };
+  return rule;
+};
+
 /** Returns the transposed kernel gradient at layer 1 (shape `[n_out, n_in]`). */
 export const wrongShapeRule = (): Rule =>
   layerwise(
