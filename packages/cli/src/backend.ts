@@ -1,11 +1,15 @@
 import { resolveBackend, BACKENDS, type BackendChoice, type BackendLoader, type BackendLoaders, type BackendName } from '@bioprop/core';
 import type * as BlasPackage from '@bioprop/tfjs-backend-blas';
+import type * as WebGPUPackage from '@bioprop/tfjs-backend-webgpu';
 
-export const BACKEND_CHOICES = ['auto', 'cpu', 'wasm', 'blas', 'tensorflow', 'tensorflow-gpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'cpu', 'wasm', 'blas', 'webgpu', 'tensorflow', 'tensorflow-gpu'] as const;
 export type BackendPreference = (typeof BACKEND_CHOICES)[number];
 
-/** `bench --backend all`: every backend that loads, slowest first, so a table reads as a ladder. */
-export const ALL_BACKENDS: readonly Exclude<BackendPreference, 'auto'>[] = ['cpu', 'wasm', 'blas', 'tensorflow', 'tensorflow-gpu'];
+/**
+ * `bench --backend all`: every backend that loads, slowest first, so a table reads as a ladder (webgpu only on a
+ * hardware adapter, as `auto` takes it; a software one is timed when named).
+ */
+export const ALL_BACKENDS: readonly Exclude<BackendPreference, 'auto'>[] = ['cpu', 'wasm', 'blas', 'webgpu', 'tensorflow', 'tensorflow-gpu'];
 
 /** Loads a package by name (kept for API compatibility; the CLI now passes loaders). */
 export type Importer = (pkg: string) => Promise<unknown>;
@@ -19,12 +23,22 @@ const userInstalled =
 const loadBlasPackage: BackendLoader = () => import('@bioprop/tfjs-backend-blas');
 
 /**
+ * The optional WebGPU package (Dawn): it registers the backend on any adapter and reports it, and the resolver
+ * decides (`auto` skips a software adapter, `--backend webgpu` takes it).
+ */
+const loadWebGPUPackage: BackendLoader = async () => {
+  const pkg = (await import('@bioprop/tfjs-backend-webgpu')) as typeof WebGPUPackage;
+  return pkg.webgpuLoader()();
+};
+
+/**
  * The backend packages the CLI depends on (cpu, wasm, and the optional blas), and tfjs-node / tfjs-node-gpu when
  * the user installs them next to it.
  */
 export const CLI_LOADERS: BackendLoaders = {
   'tensorflow-gpu': userInstalled(BACKENDS['tensorflow-gpu'].pkg),
   tensorflow: userInstalled(BACKENDS.tensorflow.pkg),
+  webgpu: loadWebGPUPackage,
   blas: loadBlasPackage,
   wasm: () => import('@tensorflow/tfjs-backend-wasm'),
   cpu: () => import('@tensorflow/tfjs-backend-cpu'),
@@ -35,6 +49,11 @@ export async function useBackend(preference: BackendPreference, note: (line: str
   const choice = await resolveBackend(preference as BackendName | 'auto', { loaders });
   note(`backend: ${choice.name} (${choice.reason})`);
   return choice;
+}
+
+/** Backends whose tensors cannot be read synchronously here (WebGPU in Node): steps go through `stepAsync`. */
+export function readsAsynchronously(backend: string): boolean {
+  return backend === 'webgpu';
 }
 
 /** The raw sgemm rate of this machine, or why it could not be measured. */

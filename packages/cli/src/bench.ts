@@ -24,6 +24,8 @@ export interface BenchResult {
   /** Median and fastest single step (ms): on a shared machine the mean includes waits for a core. */
   msPerStepMedian: number;
   msPerStepBest: number;
+  /** The device a WebGPU run used (`software adapter llvmpipe…`), for the notes; absent on other backends. */
+  adapter?: string;
 }
 
 /** The fields `bioprop bench --json` prints, in this order (the rest of `BenchResult` is for the table and notes). */
@@ -52,8 +54,9 @@ export function benchShape(arch: ArchSpec): DataShape {
  * filter gradients), read from TensorFlow.js's kernel profile.
  */
 export async function countMatmulFlops(run: () => unknown): Promise<number> {
-  const info = await tf.profile(() => {
-    run();
+  // an asynchronous step's promise is awaited by the profile, so the kernels after its loss read count too
+  const info = await tf.profile(async () => {
+    await run();
   });
   let flops = 0;
   const size = (s: readonly number[] | undefined) => (s ?? []).reduce((p, d) => p * d, 1);
@@ -92,6 +95,16 @@ export function nominalFlops(arch: ArchSpec, batch: number): number {
   return flops;
 }
 
+/** Wait until the device has finished every update queued so far: read one value of each parameter. */
+async function settle(trainer: { network: { namedParams(): Record<string, tf.Tensor> } }): Promise<void> {
+  const firsts = Object.values(trainer.network.namedParams()).map((p) => tf.tidy(() => tf.slice(tf.reshape(p, [-1]), 0, 1)));
+  try {
+    await Promise.all(firsts.map((t) => t.data()));
+  } finally {
+    tf.dispose(firsts);
+  }
+}
+
 /** Time training steps of one rule on random data with the current backend. */
 export async function benchRule(
   entry: RuleEntry,
@@ -106,6 +119,13 @@ export async function benchRule(
     backend: string;
     /** GFLOP/s the efficiency divides by (the sgemm peak), or null. */
     sgemmPeakGflops?: number | null;
+    /**
+     * Step with `stepAsync` (the loss read with `await data()`): backends that cannot read synchronously. Each
+     * step's time then includes waiting for the device to finish it, as the next step's loss read does anyway.
+     */
+    asyncSteps?: boolean;
+    /** Described in the result (the WebGPU adapter). */
+    adapter?: string;
   },
 ): Promise<BenchResult> {
   const dataset: DatasetName = 'digits';
@@ -139,25 +159,45 @@ export async function benchRule(
   for (let i = 0; i < n; i++) labels[i * outW + Math.floor(stream.next() * outW)] = 1;
   const x = tf.tensor(stream.uniformArray(n * inW, 0, 1), [n, ...trainer.network.inputShape]);
   const y = tf.tensor2d(labels, [n, outW]);
+  const asyncSteps = options.asyncSteps ?? false;
   try {
-    for (let i = 0; i < 2; i++) trainer.step(x, y);
     let flops: number;
-    try {
-      flops = await countMatmulFlops(() => trainer.step(x, y));
-    } catch {
+    if (asyncSteps) {
+      // warm-up (shaders compile on first use); the profile counts kernels without reading values
+      for (let i = 0; i < 2; i++) await trainer.stepAsync(x, y);
       flops = nominalFlops(config.arch, n);
+      try {
+        const counted = await countMatmulFlops(() => trainer.stepAsync(x, y));
+        await settle(trainer);
+        if (counted > 0) flops = counted;
+      } catch {
+        // the profile is optional: the nominal count stands
+      }
+    } else {
+      for (let i = 0; i < 2; i++) trainer.step(x, y);
+      try {
+        flops = await countMatmulFlops(() => trainer.step(x, y));
+      } catch {
+        flops = nominalFlops(config.arch, n);
+      }
     }
     if (!(flops > 0)) flops = nominalFlops(config.arch, n);
-    // every backend here computes eagerly, so a step's time is the time of its call
+    // synchronous backends compute eagerly, so a step's time is the time of its call; an asynchronous step's call
+    // returns once its loss is read, and the weights it updates are waited for before the clock stops
     const times: number[] = [];
     const t0 = performance.now();
     let elapsed = 0;
     while (times.length < 3 || elapsed < options.minSeconds * 1000) {
       const t = performance.now();
-      trainer.step(x, y);
+      if (asyncSteps) await trainer.stepAsync(x, y);
+      else trainer.step(x, y);
       const now = performance.now();
       times.push(now - t);
       elapsed = now - t0;
+    }
+    if (asyncSteps) {
+      await settle(trainer);
+      elapsed = performance.now() - t0;
     }
     const steps = times.length;
     const msPerStep = elapsed / steps;
@@ -177,6 +217,7 @@ export async function benchRule(
       steps,
       msPerStepMedian: median(times),
       msPerStepBest: Math.min(...times),
+      ...(options.adapter ? { adapter: options.adapter } : {}),
     };
   } finally {
     x.dispose();

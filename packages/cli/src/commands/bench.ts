@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { BackendError } from '@bioprop/core';
-import { ALL_BACKENDS, BACKEND_CHOICES, measureSgemmPeak, useBackend, type BackendPreference } from '../backend.js';
+import { ALL_BACKENDS, BACKEND_CHOICES, measureSgemmPeak, readsAsynchronously, useBackend, type BackendPreference } from '../backend.js';
 import { benchJsonRow, benchRule, benchShape, type BenchResult } from '../bench.js';
 import { EXIT } from '../errors.js';
 import { parseArch } from '../network.js';
@@ -103,7 +103,14 @@ async function bench(flags: BenchFlags, ctx: CommandContext): Promise<number> {
       note(`skipped ${preference}: ${choice.name} is already timed in this run`);
       continue;
     }
+    // `all` takes webgpu as `auto` does: on a hardware adapter only (name it to time a software one)
+    if (!required && choice.adapter?.isSoftware) {
+      note(`skipped ${preference}: software adapter ${choice.adapter.description}; ask for it by name (--backend webgpu) to time it`);
+      continue;
+    }
     done.add(choice.name);
+    const adapter = choice.adapter ? `${choice.adapter.isSoftware ? 'software' : 'hardware'} adapter ${choice.adapter.description}` : undefined;
+    if (adapter) note(`${choice.name}: ${adapter}`);
     for (const entry of entries) {
       const r = await benchRule(entry, {
         arch: flags.arch,
@@ -115,9 +122,11 @@ async function bench(flags: BenchFlags, ctx: CommandContext): Promise<number> {
         minSeconds: flags.minTime,
         backend: choice.name,
         sgemmPeakGflops: peak.gflops,
+        asyncSteps: readsAsynchronously(choice.tfBackend),
+        adapter,
       });
       note(
-        `${r.rule} on ${r.backend}: ${r.msPerStep.toFixed(2)} ms/step (median ${r.msPerStepMedian.toFixed(2)}, best ${r.msPerStepBest.toFixed(2)}, ${r.steps} steps), ` +
+        `${r.rule} on ${r.backend}${r.adapter ? ` (${r.adapter})` : ''}: ${r.msPerStep.toFixed(2)} ms/step (median ${r.msPerStepMedian.toFixed(2)}, best ${r.msPerStepBest.toFixed(2)}, ${r.steps} steps), ` +
           `${Math.round(r.samplesPerSecond)} samples/s (median ${Math.round((r.batchSize * 1000) / r.msPerStepMedian)}, best ${Math.round((r.batchSize * 1000) / r.msPerStepBest)}), ` +
           `${r.gflops.toFixed(2)} GFLOP/s` +
           (r.efficiency === null || r.sgemmPeakGflops === null
