@@ -334,6 +334,13 @@ drop.addEventListener('drop', (e) => {
   drop.classList.remove('over');
   if (e.dataTransfer?.files) void readDropped(e.dataTransfer.files);
 });
+// Lillicrap's task is learned by a 30-20-10 linear network
+$('data').addEventListener('change', () => {
+  if ($<HTMLSelectElement>('data').value !== 'linear') return;
+  $<HTMLSelectElement>('arch').value = 'mlp';
+  $<HTMLInputElement>('hidden').value = '20';
+  $<HTMLSelectElement>('activation').value = 'linear';
+});
 $('arch').addEventListener('change', () => {
   const mlp = $<HTMLSelectElement>('arch').value === 'mlp';
   $<HTMLInputElement>('hidden').disabled = !mlp;

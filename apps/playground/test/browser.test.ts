@@ -165,7 +165,7 @@ describe.skipIf(!HAVE_CHROMIUM)('playground in headless Chromium', () => {
     expect(state.backend?.tfBackend).toBe('webgl');
     checkTraining(state);
     await checkPanels(page);
-    agreesWithCpu('webgl', state, 1e-3);
+    agreesWithCpu('webgl', state, 1e-5);
     console.log(`webgl: ${((Date.now() - started) / 1000).toFixed(1)} s; bp acc ${lastAccuracy(state, 'bp')}, fa acc ${lastAccuracy(state, 'fa')}; median ${median(state.stepMs).toFixed(1)} ms per rule-step`);
   }, 110_000);
 
@@ -178,7 +178,7 @@ describe.skipIf(!HAVE_CHROMIUM)('playground in headless Chromium', () => {
       const started = Date.now();
       const state = await train(backend, { steps, every: steps, diagEvery: steps });
       expect(state.losses.bp.every(Number.isFinite) && state.losses.fa.every(Number.isFinite)).toBe(true);
-      agreesWithCpu(backend, state, 1e-3, steps);
+      agreesWithCpu(backend, state, 1e-5, steps);
       // the diagnostics before the first step (same weights everywhere) match cpu's
       const [here, cpu] = [state.diagnostics[0].results.fa, states.cpu.diagnostics[0].results.fa];
       if ('error' in here || 'error' in cpu) throw new Error(`no diagnostics on ${backend}: ${JSON.stringify(here)}`);
