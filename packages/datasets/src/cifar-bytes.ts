@@ -1,6 +1,6 @@
 import { DatasetError } from './errors';
 import { CIFAR10_FILES } from './names';
-import { applyLimit, classificationSplit } from './split';
+import { applyLimit, classificationSplit, requireSamples } from './split';
 import type { DatasetSplits, LabeledData } from './types';
 
 const SIDE = 32;
@@ -86,9 +86,9 @@ export interface CifarBytesOptions {
 export function cifar10FromBytes(batches: { train: Uint8Array[]; test: Uint8Array[] }, opts: CifarBytesOptions = {}): DatasetSplits {
   const named = (list: Uint8Array[], names: readonly string[]) => list.map((bytes, i) => ({ file: names[i] ?? `batch ${i + 1}`, bytes }));
   const flatten = opts.flatten ?? true;
-  return {
+  return requireSamples({
     train: cifarSplit('cifar-10/train', named(batches.train, CIFAR10_FILES.train), opts.limitTrain, 'limitTrain', flatten),
     test: cifarSplit('cifar-10/test', named(batches.test, CIFAR10_FILES.test), opts.limitTest, 'limitTest', flatten),
     source: opts.source ?? 'bytes',
-  };
+  });
 }

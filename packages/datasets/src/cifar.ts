@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { checkCifarBatch, cifarSplit, type CifarBatch } from './cifar-bytes';
-import { DatasetNotFoundError } from './errors';
+import { CIFAR10_RECORD_BYTES, checkCifarBatch, cifarSplit, type CifarBatch } from './cifar-bytes';
+import { DatasetError, DatasetNotFoundError } from './errors';
+import { openDataFile, readAt } from './files';
 import { howToGet, scanDir, searchLocations, type SearchOptions } from './locate';
 import { CIFAR10_FILES } from './names';
-import { applyLimit } from './split';
+import { applyLimit, requireSamples } from './split';
 import type { DatasetSplits, LabeledData } from './types';
 
 /** Options of {@link loadCifar10}. */
@@ -32,7 +32,7 @@ export async function loadCifar10(opts: Cifar10LoadOptions = {}): Promise<Datase
       const flatten = opts.flatten ?? true;
       const train = await readBatches('cifar-10/train', CIFAR10_FILES.train.map((f) => paths[f]), opts.limitTrain, 'limitTrain', flatten);
       const test = await readBatches('cifar-10/test', CIFAR10_FILES.test.map((f) => paths[f]), opts.limitTest, 'limitTest', flatten);
-      return { train, test, source: c.dir };
+      return requireSamples({ train, test, source: c.dir });
     }
     if (c.origin === 'dir') {
       throw new DatasetNotFoundError(
@@ -52,12 +52,24 @@ async function readBatches(
   limitName: string,
   flatten: boolean,
 ): Promise<LabeledData> {
-  // read batches only until the limit is reached
+  // read batches, and records within a batch, only until the limit is reached; sizes checked before reading
   const batches: CifarBatch[] = [];
   let total = 0;
   for (const file of files) {
     if (limit !== undefined && total >= limit) break;
-    const batch = { file, bytes: new Uint8Array(await readFile(file)) };
+    const { handle, size } = await openDataFile(file);
+    let bytes: Uint8Array;
+    try {
+      if (size === 0 || size % CIFAR10_RECORD_BYTES !== 0) {
+        throw new DatasetError(`${file}: length ${size} is not a ${size === 0 ? 'positive ' : ''}multiple of ${CIFAR10_RECORD_BYTES} (1 label byte + 3072 pixel bytes per record)`, [file]);
+      }
+      const records = size / CIFAR10_RECORD_BYTES;
+      const take = limit === undefined ? records : Math.min(records, limit - total);
+      bytes = await readAt(handle, 0, take * CIFAR10_RECORD_BYTES);
+    } finally {
+      await handle.close();
+    }
+    const batch = { file, bytes };
     total += checkCifarBatch(batch);
     batches.push(batch);
   }

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatasetError, IdxFormatError } from './errors';
 import { gunzipIdx } from './gunzip';
-import { parseIdx } from './idx';
+import { isGzip, parseIdx } from './idx';
 
 /** What a downloaded file is checked against. A file passes when ANY listed hash matches. */
 export interface FileChecksum {
@@ -13,14 +13,23 @@ export interface FileChecksum {
   idxSha256?: string;
 }
 
-/** Minimal `fetch` shape the downloader needs (the global `fetch` fits). */
-export type FetchLike = (
-  url: string,
-  init?: { signal?: AbortSignal },
-) => Promise<{ ok: boolean; status: number; statusText?: string; arrayBuffer(): Promise<ArrayBuffer> }>;
+/** The response shape the downloader needs (the global `fetch`'s Response fits): status, headers and a streamed body. */
+export interface FetchResponseLike {
+  ok: boolean;
+  status: number;
+  statusText?: string;
+  headers: { get(name: string): string | null };
+  body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | null;
+}
 
-/** Canonical Fashion-MNIST download base (the address in the Fashion-MNIST README). */
-export const FASHION_MNIST_BASE_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com';
+/** Minimal `fetch` shape the downloader needs (the global `fetch` fits); it is called with `redirect: 'manual'`. */
+export type FetchLike = (url: string, init?: { signal?: AbortSignal; redirect?: 'manual' }) => Promise<FetchResponseLike>;
+
+/**
+ * Fashion-MNIST download base over https: TensorFlow's mirror, the one `tf.keras.datasets.fashion_mnist` uses (the
+ * README's S3 website address serves plain http only). Any re-compression is covered by the payload hashes.
+ */
+export const FASHION_MNIST_BASE_URL = 'https://storage.googleapis.com/tensorflow/tf-keras-datasets';
 /** Canonical MNIST download base (the mirror TensorFlow uses). */
 export const MNIST_BASE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist';
 
@@ -73,9 +82,14 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** The largest download accepted per file by default (64 MiB: the largest of these `.gz` files is 26 MB). */
+export const DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 2 ** 20;
+/** Redirects followed per file at most. */
+const MAX_REDIRECTS = 5;
+
 /** Options of {@link downloadIdxFiles}. */
 export interface DownloadOptions {
-  /** Base URL; each file is fetched from `<baseUrl>/<file>.gz`. */
+  /** Base URL; each file is fetched from `<baseUrl>/<file>.gz`. https, or http to a loopback address only. */
   baseUrl: string;
   /** Checksums by base file name; a file without an entry is checked by IDX structure only. */
   checksums: Record<string, FileChecksum>;
@@ -83,58 +97,195 @@ export interface DownloadOptions {
   fetchImpl?: FetchLike;
   /** Per-request timeout in milliseconds (default 10 minutes). */
   timeoutMs?: number;
+  /** The largest body accepted per file, in bytes (default {@link DEFAULT_MAX_DOWNLOAD_BYTES}). */
+  maxBytes?: number;
+  /** Hosts a redirect may lead to besides the base URL's own host (default none). */
+  allowedRedirectHosts?: string[];
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/** https anywhere; plain http only to this machine (local mirrors, tests), where nothing travels over a network. */
+function checkUrl(url: string, what: string): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new DatasetError(`${what} ${JSON.stringify(url)} is not a valid URL`, [url]);
+  }
+  if (u.protocol === 'https:') return u;
+  if (u.protocol === 'http:' && LOOPBACK.has(u.hostname)) return u;
+  throw new DatasetError(`${what} ${url} is not https (plain http is accepted only for a loopback address)`, [url]);
 }
 
 /**
- * Downloads `<baseUrl>/<file>.gz` for each file, verifies every one (SHA-256 and IDX structure) and only then
- * writes them into `destDir` atomically (temp file + rename). On any failure nothing new is left in `destDir`.
- * Returns the written paths by base file name.
+ * GET `url`, following at most {@link MAX_REDIRECTS} redirects, each to https on the same host (or an allowed one);
+ * returns the final response and its URL.
+ */
+async function fetchFollowing(
+  fetchImpl: FetchLike,
+  url: string,
+  signal: AbortSignal,
+  allowedHosts: ReadonlySet<string>,
+): Promise<{ res: FetchResponseLike; url: string }> {
+  let current = checkUrl(url, 'download URL');
+  const host = current.host;
+  for (let hop = 0; ; hop++) {
+    let res: FetchResponseLike;
+    try {
+      res = await fetchImpl(current.href, { signal, redirect: 'manual' });
+    } catch (err) {
+      throw new DatasetError(`download of ${current.href} failed: ${(err as Error)?.message ?? String(err)}`, [url], { cause: err });
+    }
+    if (res.status < 300 || res.status >= 400 || res.status === 304) return { res, url: current.href };
+    await discard(res);
+    const location = res.headers.get('location');
+    if (!location) throw new DatasetError(`download of ${current.href} failed: HTTP ${res.status} redirect without a Location`, [url]);
+    if (hop >= MAX_REDIRECTS) throw new DatasetError(`download of ${url} failed: more than ${MAX_REDIRECTS} redirects`, [url]);
+    const next = checkUrl(new URL(location, current).href, `redirect from ${current.href} to`);
+    if (next.host !== host && !allowedHosts.has(next.host) && !allowedHosts.has(next.hostname)) {
+      throw new DatasetError(
+        `download of ${url} refused: it redirects to another host (${next.host}); allow it with allowedRedirectHosts if it is a mirror you trust`,
+        [url],
+      );
+    }
+    current = next;
+  }
+}
+
+async function discard(res: FetchResponseLike): Promise<void> {
+  const body = res.body;
+  if (body && 'cancel' in body && typeof body.cancel === 'function') await body.cancel().catch(() => undefined);
+}
+
+/** The body's chunks, from a web stream or an async iterable. */
+async function* chunksOf(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (Symbol.asyncIterator in body) {
+    yield* body as AsyncIterable<Uint8Array>;
+    return;
+  }
+  const reader = (body as ReadableStream<Uint8Array>).getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * Stream a response body into `tmp`, hashing it on the way, refusing a `Content-Length` or a body over `maxBytes`
+ * (the transfer is aborted). Returns the SHA-256 and the size.
+ */
+async function streamToFile(res: FetchResponseLike, url: string, tmp: string, maxBytes: number, abort: AbortController): Promise<{ sha256: string; size: number }> {
+  const declared = res.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) {
+    abort.abort();
+    throw new DatasetError(`download of ${url} refused: Content-Length ${declared} is over the ${maxBytes}-byte limit for this file`, [url]);
+  }
+  if (!res.body) throw new DatasetError(`download of ${url} failed: the response has no body`, [url]);
+  const hash = createHash('sha256');
+  const out = await open(tmp, 'wx');
+  let size = 0;
+  try {
+    for await (const chunk of chunksOf(res.body)) {
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        abort.abort();
+        throw new DatasetError(`download of ${url} aborted: the body exceeded the ${maxBytes}-byte limit for this file`, [url]);
+      }
+      hash.update(chunk);
+      await out.write(chunk);
+    }
+  } catch (err) {
+    if (err instanceof DatasetError) throw err;
+    throw new DatasetError(`download of ${url} failed while reading the body: ${(err as Error)?.message ?? String(err)}`, [url], { cause: err });
+  } finally {
+    await out.close();
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * Downloads `<baseUrl>/<file>.gz` for each file: streamed into a temporary file in `destDir` with a size cap and
+ * hashed on the way, verified (SHA-256 and IDX structure), and renamed into place only when every file passed. On
+ * any failure nothing new is left in `destDir`. https only (http to loopback), redirects to the same host only
+ * (or `allowedRedirectHosts`). Returns the written paths by base file name.
  */
 export async function downloadIdxFiles(
   files: string[],
   destDir: string,
   opts: DownloadOptions,
 ): Promise<Record<string, string>> {
-  const fetchImpl: FetchLike | undefined = opts.fetchImpl ?? (globalThis.fetch as FetchLike | undefined);
+  const fetchImpl: FetchLike | undefined = opts.fetchImpl ?? (globalThis.fetch as unknown as FetchLike | undefined);
   if (!fetchImpl) throw new DatasetError('no fetch implementation available to download with');
   const base = opts.baseUrl.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs ?? 600_000;
-
-  const fetched: { file: string; url: string; bytes: Uint8Array }[] = [];
-  for (const file of files) {
-    const url = `${base}/${file}.gz`;
-    let res: Awaited<ReturnType<FetchLike>>;
-    try {
-      res = await fetchImpl(url, { signal: AbortSignal.timeout(timeoutMs) });
-    } catch (err) {
-      throw new DatasetError(`download of ${url} failed: ${(err as Error)?.message ?? String(err)}`, [url], { cause: err });
-    }
-    if (!res.ok) {
-      throw new DatasetError(`download of ${url} failed: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`, [url]);
-    }
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    verifyDownload(file, url, bytes, opts.checksums[file]);
-    fetched.push({ file, url, bytes });
-  }
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
+  const allowed = new Set(opts.allowedRedirectHosts ?? []);
 
   await mkdir(destDir, { recursive: true });
-  const written: Record<string, string> = {};
-  for (const { file, bytes } of fetched) {
-    const dest = join(destDir, `${file}.gz`);
-    const tmp = join(destDir, `.${file}.gz.${process.pid}.${randomUUID()}.tmp`);
-    try {
-      await writeFile(tmp, bytes);
-      await rename(tmp, dest);
-    } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      throw new DatasetError(`could not write ${dest}: ${(err as Error)?.message ?? String(err)}`, [dest], { cause: err });
+  const temps: { file: string; tmp: string }[] = [];
+  try {
+    for (const file of files) {
+      const url = `${base}/${file}.gz`;
+      const abort = new AbortController();
+      const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]);
+      const { res, url: finalUrl } = await fetchFollowing(fetchImpl, url, signal, allowed);
+      if (!res.ok) {
+        await discard(res);
+        throw new DatasetError(`download of ${finalUrl} failed: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`, [url]);
+      }
+      const tmp = join(destDir, `.${file}.gz.${process.pid}.${randomUUID()}.tmp`);
+      temps.push({ file, tmp });
+      const { sha256 } = await streamToFile(res, url, tmp, maxBytes, abort);
+      verifyDownload(file, url, await readFile(tmp), opts.checksums[file], sha256);
     }
-    written[file] = dest;
+    const written: Record<string, string> = {};
+    for (const { file, tmp } of temps) {
+      const dest = join(destDir, `${file}.gz`);
+      try {
+        await rename(tmp, dest);
+      } catch (err) {
+        throw new DatasetError(`could not write ${dest}: ${(err as Error)?.message ?? String(err)}`, [dest], { cause: err });
+      }
+      written[file] = dest;
+    }
+    return written;
+  } finally {
+    for (const { tmp } of temps) await unlink(tmp).catch(() => undefined);
   }
-  return written;
 }
 
-function verifyDownload(file: string, url: string, bytes: Uint8Array, sum: FileChecksum | undefined): void {
+/**
+ * Check a file already on disk (raw IDX or gzipped) against its checksums: the `.gz` digest, or the IDX payload's
+ * digest. Throws a {@link DatasetError} naming the file when neither matches; files without checksums pass.
+ */
+export function verifyCachedFile(path: string, bytes: Uint8Array, sum: FileChecksum | undefined): void {
+  if (!sum || (!sum.sha256?.length && !sum.idxSha256)) return;
+  const digest = sha256Hex(bytes);
+  if (sum.sha256?.includes(digest) || sum.idxSha256 === digest) return;
+  if (sum.idxSha256 && isGzip(bytes)) {
+    let payload: Uint8Array;
+    try {
+      payload = gunzipIdx(bytes, path);
+    } catch (err) {
+      throw new DatasetError(`${path}: cached file is not a valid gzip stream (${(err as Error).message}); delete it to download it again`, [path], {
+        cause: err,
+      });
+    }
+    if (sha256Hex(payload) === sum.idxSha256) return;
+  }
+  throw new DatasetError(
+    `${path}: SHA-256 of the cached file (${digest}) matches none of the expected digests; delete it to download it again`,
+    [path],
+  );
+}
+
+function verifyDownload(file: string, url: string, bytes: Uint8Array, sum: FileChecksum | undefined, gzHash = sha256Hex(bytes)): void {
   // Structure first: a truncated or corrupt download is reported as such.
   let payload: Uint8Array;
   try {
@@ -149,7 +300,6 @@ function verifyDownload(file: string, url: string, bytes: Uint8Array, sum: FileC
     throw err;
   }
   if (!sum || (!sum.sha256?.length && !sum.idxSha256)) return;
-  const gzHash = sha256Hex(bytes);
   if (sum.sha256?.includes(gzHash)) return;
   if (sum.idxSha256) {
     const idxHash = sha256Hex(payload);

@@ -1,7 +1,7 @@
 import { DatasetError } from './errors';
 import { parseIdxAsync, type IdxArray } from './idx';
 import { IDX_FILES } from './names';
-import { applyLimit, classificationSplit, scaleBytes } from './split';
+import { applyLimit, classificationSplit, requireSamples, scaleBytes } from './split';
 import type { DatasetSplits, LabeledData } from './types';
 
 const NUM_CLASSES = 10;
@@ -109,5 +109,5 @@ export async function idxDatasetFromBytes(files: IdxDatasetBytes, opts: IdxBytes
     'limitTest',
     flatten,
   );
-  return { train, test, source: opts.source ?? 'bytes' };
+  return requireSamples({ train, test, source: opts.source ?? 'bytes' });
 }

@@ -9,6 +9,7 @@ export type { IdxBytesOptions, IdxDatasetBytes } from './idx-dataset';
 export { cifar10FromBytes, CIFAR10_RECORD_BYTES } from './cifar-bytes';
 export type { CifarBytesOptions } from './cifar-bytes';
 export { IDX_FILES, CIFAR10_FILES } from './names';
+export { requireSamples } from './split';
 export type { RealDatasetName } from './names';
 export { loadDigits, DIGITS_SOURCE, DIGITS_TRAIN_FRACTION, DIGITS_SPLIT_SEED } from './digits';
 export type { DigitsLoadOptions } from './digits';

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { DatasetError } from './errors';
 import { CIFAR10_FILES, IDX_FILES, type RealDatasetName } from './names';
 
 /** Where to look for a file-backed dataset. */
@@ -127,12 +128,17 @@ export function searchLocations(name: RealDatasetName, opts: SearchOptions = {})
   return out;
 }
 
+/** Whether a regular file is at `path` (following symlinks); anything else there (a FIFO, a device) is an error. */
 function isFile(path: string): boolean {
+  let st;
   try {
-    return statSync(path).isFile();
+    st = statSync(path);
   } catch {
     return false;
   }
+  if (st.isFile()) return true;
+  if (st.isDirectory()) return false;
+  throw new DatasetError(`${path}: must be a regular file, this is ${st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : 'a special file'}`, [path]);
 }
 
 /** Finds each file of the dataset in `dir` (raw first, then `.gz`); returns found paths and the missing names. */

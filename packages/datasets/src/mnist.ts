@@ -1,20 +1,20 @@
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import {
   FASHION_MNIST_BASE_URL,
   FASHION_MNIST_CHECKSUMS,
   MNIST_BASE_URL,
   MNIST_CHECKSUMS,
   downloadIdxFiles,
+  verifyCachedFile,
   type FetchLike,
   type FileChecksum,
 } from './download';
 import { DatasetError, DatasetNotFoundError } from './errors';
-import { gunzipIdx } from './gunzip';
-import { parseIdx } from './idx';
+import { MAX_DATA_FILE_BYTES, openDataFile, readAt, readIdxRows } from './files';
 import { idxSplit } from './idx-dataset';
 import { datasetCacheDir, howToGet, scanDir, searchLocations, type SearchOptions } from './locate';
 import { IDX_FILES } from './names';
-import { applyLimit } from './split';
+import { applyLimit, requireSamples } from './split';
 import type { DatasetSplits, LabeledData } from './types';
 
 /** Options of {@link loadMnist} and {@link loadFashionMnist}. */
@@ -61,7 +61,11 @@ async function loadIdxDataset(name: IdxDatasetName, opts: IdxLoadOptions): Promi
   for (const c of searchLocations(name, opts)) {
     searched.push(c.dir);
     const { paths, missing } = scanDir(name, c.dir);
-    if (missing.length === 0) return readIdxSplits(name, c.dir, paths, opts);
+    if (missing.length === 0) {
+      // what a download put in the cache is checked again before use: a cache is writable by anything
+      if (c.origin === 'cache') await verifyCached(paths, opts.checksums ?? (name === 'mnist' ? MNIST_CHECKSUMS : FASHION_MNIST_CHECKSUMS));
+      return readIdxSplits(name, c.dir, paths, opts);
+    }
     if (c.origin === 'dir') {
       throw new DatasetNotFoundError(
         `${name}: ${missing.join(', ')} not found in ${c.dir} (an explicit dir is the only place searched). ${howToGet(name)}`,
@@ -104,7 +108,29 @@ async function loadIdxDataset(name: IdxDatasetName, opts: IdxLoadOptions): Promi
       { cause: err },
     );
   }
+  await verifyCached(have.paths, checksums);
   return readIdxSplits(name, cacheDir, { ...have.paths, ...written }, opts);
+}
+
+/** Cached files already verified in this process, by path, size and modification time. */
+const verified = new Set<string>();
+
+/** Re-hash cached files against the checksum table (once per process per unchanged file). */
+async function verifyCached(paths: Record<string, string>, checksums: Record<string, FileChecksum>): Promise<void> {
+  for (const [file, path] of Object.entries(paths)) {
+    const st = await stat(path);
+    const key = `${path}\0${st.size}\0${st.mtimeMs}`;
+    if (verified.has(key)) continue;
+    const { handle, size } = await openDataFile(path, MAX_DATA_FILE_BYTES);
+    let bytes: Uint8Array;
+    try {
+      bytes = await readAt(handle, 0, size);
+    } finally {
+      await handle.close();
+    }
+    verifyCachedFile(path, bytes, checksums[file]);
+    verified.add(key);
+  }
 }
 
 async function readIdxSplits(
@@ -130,7 +156,7 @@ async function readIdxSplits(
     'limitTest',
     flatten,
   );
-  return { train, test, source: dir };
+  return requireSamples({ train, test, source: dir });
 }
 
 async function readIdxPair(
@@ -141,7 +167,8 @@ async function readIdxPair(
   limitName: string,
   flatten: boolean,
 ): Promise<LabeledData> {
-  const images = parseIdx(await readFile(imagesPath), imagesPath, { gunzip: gunzipIdx });
-  const labels = parseIdx(await readFile(labelsPath), labelsPath, { gunzip: gunzipIdx });
+  // only the rows the limit keeps are read (and decompressed); sizes are checked against the headers first
+  const images = await readIdxRows(imagesPath, limit);
+  const labels = await readIdxRows(labelsPath, limit);
   return idxSplit(splitName, images, labels, { images: imagesPath, labels: labelsPath }, limit, limitName, flatten);
 }

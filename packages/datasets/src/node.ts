@@ -23,9 +23,13 @@ export {
   MNIST_BASE_URL,
   FASHION_MNIST_CHECKSUMS,
   MNIST_CHECKSUMS,
+  DEFAULT_MAX_DOWNLOAD_BYTES,
+  downloadIdxFiles,
+  verifyCachedFile,
   sha256Hex,
 } from './download';
-export type { FileChecksum, FetchLike } from './download';
+export type { FileChecksum, FetchLike, FetchResponseLike, DownloadOptions } from './download';
+export { MAX_DATA_FILE_BYTES, openDataFile, readIdxRows } from './files';
 export { loadMnist, loadFashionMnist } from './mnist';
 export type { IdxLoadOptions } from './mnist';
 export { loadCifar10 } from './cifar';

@@ -1,4 +1,5 @@
-import type { LabeledData } from './types';
+import { DatasetError } from './errors';
+import type { DatasetSplits, LabeledData } from './types';
 
 /** Checks a `limitTrain`/`limitTest` option and returns how many samples to take out of `available`. */
 export function applyLimit(limit: number | undefined, available: number, option: string): number {
@@ -47,4 +48,15 @@ export function scaleBytes(pixels: Uint8Array, count: number, features: number):
   const x = new Float32Array(n);
   for (let i = 0; i < n; i++) x[i] = BYTE_TO_UNIT[pixels[i]];
   return x;
+}
+
+/**
+ * Throw a {@link DatasetError} naming the split when a split has no samples (a limit of 0, an empty file): training
+ * on nothing, or reporting an error rate over no test samples, is never what was meant. Returns the splits.
+ */
+export function requireSamples<T extends Pick<DatasetSplits, 'train' | 'test'>>(splits: T): T {
+  for (const split of [splits.train, splits.test]) {
+    if (!(split.count > 0)) throw new DatasetError(`${split.name}: no samples (${split.count}); a training or test set must not be empty`);
+  }
+  return splits;
 }
