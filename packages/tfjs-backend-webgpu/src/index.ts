@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 export interface WebGPUAdapterInfo {
   /** Software rasterizers (Mesa llvmpipe/lavapipe, SwiftShader) and fallback adapters: `auto` never takes these. */
   isSoftware: boolean;
-  /** One line: vendor, architecture, device and driver description, e.g. `llvmpipe-llvm-15-0-6-256-bits- (OpenGL version 4.5 … Mesa 22.3.6)`. */
+  /** One line: vendor, architecture, device and driver, e.g. `llvmpipe-llvm-15-0-6-256-bits-, OpenGL version 4.5 Core Profile Mesa 22.3.6`. */
   description: string;
   vendor: string;
   architecture: string;
@@ -169,7 +169,7 @@ async function doRegister(options: RegisterWebGPUOptions): Promise<WebGPUAdapter
   if (!chosen) {
     throw new WebGPUUnavailableError(
       `no WebGPU adapter found (${failures.join('; ')}). On Linux, Dawn needs a Vulkan driver (libvulkan1) or EGL/OpenGL ` +
-        '(libegl1, libegl-mesa0, libgl1-mesa-dri, libgles2 for Mesa\'s software llvmpipe)',
+        '(Debian: libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri for Mesa\'s software llvmpipe; Dawn loads the unversioned libEGL.so)',
     );
   }
 
@@ -245,7 +245,8 @@ function describeAdapter(adapter: AdapterLike, dawnOptions: readonly string[], a
   const driver = i.description ?? '';
   const isFallbackAdapter = Boolean(i.isFallbackAdapter ?? adapter.isFallbackAdapter);
   const name = [vendor, architecture, device].filter((s) => s).join(' ');
-  const description = (name && driver ? `${name} (${driver})` : name || driver) || 'unnamed adapter';
+  // one line without parentheses: the resolver quotes it inside its own parenthesized reasons
+  const description = [name, driver].filter((s) => s).join(', ').replace(/[()]/g, '').replace(/\s+/g, ' ').trim() || 'unnamed adapter';
   return {
     isSoftware: isFallbackAdapter || SOFTWARE.test(`${name} ${driver}`),
     description,
