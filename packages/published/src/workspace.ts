@@ -49,6 +49,7 @@ export const NODE_ONLY: Record<string, string> = {
   '@bioprop/cli': 'the command-line program',
   '@bioprop/testing': 'the conformance suite runs under vitest in Node (temporary checkpoint directories)',
   '@bioprop/tfjs-backend-blas': 'a native N-API addon',
+  '@bioprop/tfjs-backend-webgpu': "Dawn's native WebGPU for Node (browsers have WebGPU: use @tensorflow/tfjs-backend-webgpu)",
 };
 
 /** Subpath exports that are Node-only by name (`./node`), beside `./package.json`. */
