@@ -16,6 +16,8 @@ export interface PlaygroundState {
   classification: boolean;
   rules: { id: string; name: string }[];
   layers: string[];
+  /** The step the runs started from (a resumed checkpoint's, else 0); `losses[id][i]` is step `firstStep + i + 1`'s. */
+  firstStep: number;
   losses: Record<string, number[]>;
   stepMs: number[];
   evals: { step: number; results: Record<string, { loss: number; accuracy: number | null }> }[];
@@ -30,10 +32,12 @@ const state: PlaygroundState = emptyState(null);
 (window as unknown as { playground: { state: PlaygroundState } }).playground = { state };
 
 function emptyState(config: PlaygroundConfig | null): PlaygroundState {
-  return { config, backend: null, data: null, classification: true, rules: [], layers: [], losses: {}, stepMs: [], evals: [], diagnostics: [], skipped: [], running: false, done: null, error: null };
+  return { config, backend: null, data: null, classification: true, rules: [], layers: [], firstStep: 0, losses: {}, stepMs: [], evals: [], diagnostics: [], skipped: [], running: false, done: null, error: null };
 }
 
 let idxFiles: IdxFiles = [];
+/** A checkpoint file chosen to resume from: used by the next start only. */
+let resume: { name: string; text: string } | null = null;
 let imageSide: number | null = null;
 let drawPending = false;
 
@@ -71,6 +75,8 @@ function handle(msg: FromWorker): void {
     case 'runs':
       state.rules = msg.rules;
       state.layers = msg.layers;
+      state.firstStep = msg.firstStep;
+      if (msg.firstStep > 0) note(`resumed from step ${msg.firstStep}`);
       for (const r of msg.rules) state.losses[r.id] = [];
       buildWeightPanels();
       break;
@@ -91,6 +97,9 @@ function handle(msg: FromWorker): void {
       break;
     case 'weights':
       showWeights(msg.rule, msg.images, msg.step);
+      break;
+    case 'checkpoints':
+      download('bioprop-checkpoints.json', 'application/json', msg.text);
       break;
     case 'done':
       state.done = { step: msg.step, stopped: msg.stopped, seconds: msg.seconds };
@@ -139,6 +148,7 @@ function finish(status: string): void {
   setStatus(status);
   $<HTMLButtonElement>('start').disabled = false;
   $<HTMLButtonElement>('stop').disabled = true;
+  $<HTMLButtonElement>('save-checkpoints').disabled = state.rules.length === 0;
   draw();
 }
 
@@ -198,7 +208,15 @@ function start(): void {
   $<HTMLButtonElement>('start').disabled = true;
   $<HTMLButtonElement>('stop').disabled = false;
   // copies: the bytes stay usable for the next run
-  send({ type: 'start', config, idxFiles: config.data.kind === 'idx' ? idxFiles.map((f) => ({ name: f.name, bytes: f.bytes.slice() })) : undefined });
+  $<HTMLButtonElement>('save-checkpoints').disabled = true;
+  send({
+    type: 'start',
+    config,
+    idxFiles: config.data.kind === 'idx' ? idxFiles.map((f) => ({ name: f.name, bytes: f.bytes.slice() })) : undefined,
+    resume: resume ?? undefined,
+  });
+  resume = null;
+  $('resume-status').textContent = '';
   draw();
 }
 
@@ -238,7 +256,7 @@ function draw(): void {
   const svg = (id: string) => document.getElementById(id) as unknown as SVGSVGElement;
   drawChart(
     svg('chart-loss'),
-    state.rules.map((r) => ({ label: ruleName(r.id), color: color(r.id), points: (state.losses[r.id] ?? []).map((l, i) => [i + 1, l] as [number, number]) })),
+    state.rules.map((r) => ({ label: ruleName(r.id), color: color(r.id), points: (state.losses[r.id] ?? []).map((l, i) => [state.firstStep + i + 1, l] as [number, number]) })),
     { title: 'training loss', yLabel: 'loss', log: $<HTMLInputElement>('log-loss').checked },
   );
   const accSeries = state.rules.map((r) => ({
@@ -306,6 +324,42 @@ function download(name: string, type: string, text: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+/** A checkpoint file sets the form to the config it was trained with; the next start resumes from it. */
+async function readResume(file: File | undefined): Promise<void> {
+  if (!file) return;
+  const text = await file.text();
+  let bundle: { format?: string; config?: PlaygroundConfig; runs?: { rule: string; step: number }[] };
+  try {
+    bundle = JSON.parse(text);
+  } catch {
+    note(`${file.name}: not a checkpoint file saved by this page`);
+    return;
+  }
+  const c = bundle.config;
+  if (bundle.format !== 'bioprop-playground-checkpoints' || !c || !Array.isArray(bundle.runs)) {
+    note(`${file.name}: not a checkpoint file saved by this page`);
+    return;
+  }
+  document.querySelectorAll<HTMLInputElement>('#rules input').forEach((i) => (i.checked = c.rules.includes(i.value)));
+  const arch = $<HTMLSelectElement>('arch');
+  arch.value = c.arch.kind === 'preset' ? `preset:${c.arch.name}` : c.arch.kind;
+  if (c.arch.kind === 'mlp') {
+    $<HTMLInputElement>('hidden').value = c.arch.hidden.join(', ');
+    $<HTMLSelectElement>('activation').value = c.arch.activation;
+  }
+  $<HTMLSelectElement>('data').value = c.data.kind;
+  if (c.data.kind === 'digits' || c.data.kind === 'idx') {
+    $<HTMLInputElement>('train-count').value = String(c.data.train);
+    $<HTMLInputElement>('test-count').value = String(c.data.test);
+  }
+  $<HTMLInputElement>('seed').value = String(c.seed);
+  $<HTMLInputElement>('batch').value = String(c.batchSize);
+  $<HTMLInputElement>('lr').value = c.lr === null ? '' : String(c.lr);
+  resume = { name: file.name, text };
+  const step = bundle.runs[0]?.step ?? 0;
+  $('resume-status').textContent = `${file.name}: ${bundle.runs.map((r) => r.rule).join(', ')} at step ${step}; Start resumes from there`;
+}
+
 async function readDropped(files: FileList | File[]): Promise<void> {
   idxFiles = await Promise.all([...files].map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
   $('idx-status').textContent = idxFiles.length ? `${idxFiles.map((f) => `${f.name} (${(f.bytes.length / 1e6).toFixed(1)} MB)`).join(', ')}: read locally` : '';
@@ -317,6 +371,8 @@ $('controls').addEventListener('submit', (e) => {
   start();
 });
 $('stop').addEventListener('click', () => send({ type: 'stop' }));
+$('save-checkpoints').addEventListener('click', () => send({ type: 'checkpoints' }));
+$('resume-file').addEventListener('change', (e) => void readResume((e.target as HTMLInputElement).files?.[0]));
 $('log-loss').addEventListener('change', draw);
 $('export-json').addEventListener('click', () => download('bioprop-playground.json', 'application/json', JSON.stringify(state, null, 1)));
 $('export-svg').addEventListener('click', () => {

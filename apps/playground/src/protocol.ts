@@ -2,7 +2,12 @@
 import type { BackendChoice } from '@bioprop/core';
 import type { Diagnostics, IdxFiles, PlaygroundConfig, WeightImage } from './experiment';
 
-export type ToWorker = { type: 'start'; config: PlaygroundConfig; idxFiles?: IdxFiles } | { type: 'stop' };
+export type ToWorker =
+  /** `resume`: the text and name of a checkpoint file saved by this page; the runs continue from its step. */
+  | { type: 'start'; config: PlaygroundConfig; idxFiles?: IdxFiles; resume?: { name: string; text: string } }
+  | { type: 'stop' }
+  /** Save the last run's trainers (kept until the next start) as one checkpoint file. */
+  | { type: 'checkpoints' };
 
 export interface RuleInfo {
   id: string;
@@ -19,7 +24,9 @@ export type FromWorker =
   | { type: 'data'; summary: string; classification: boolean; sampleShape: number[] }
   /** A run that could not be built (a rule that does not support the architecture) is reported and left out. */
   | { type: 'skipped'; rule: string; reason: string }
-  | { type: 'runs'; rules: { id: string; name: string }[]; layers: string[] }
+  /** `firstStep`: the step the runs start from (0, or a resumed checkpoint's). */
+  | { type: 'runs'; rules: { id: string; name: string }[]; layers: string[]; firstStep: number }
+  | { type: 'checkpoints'; text: string }
   | { type: 'losses'; step: number; losses: Record<string, number>; stepMs: number }
   | { type: 'eval'; step: number; results: Record<string, { loss: number; accuracy: number | null }> }
   | { type: 'diagnostics'; step: number; results: Record<string, Diagnostics | { error: string }> }

@@ -7,6 +7,8 @@ import simdWasm from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import threadedWasm from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import plainWasm from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import { Batches, DEFAULT_CONFIG, RULES, browserPresets, createRun, diagnose, disposeRun, evaluate, loadData, trainStep, weightImages, type Diagnostics, type Run } from './experiment';
+import { checkpointBundle, parseBundle, restoreRuns } from './checkpoints';
+import type { PlaygroundConfig } from './experiment';
 import type { FromWorker, ToWorker } from './protocol';
 
 // the application installs the backends and hands core their loaders; nothing loads until it is tried
@@ -31,18 +33,26 @@ post({
 });
 let stopRequested = false;
 let running = false;
+/** The last run's trainers, kept for a checkpoint download until the next start. */
+let last: { runs: Run[]; config: PlaygroundConfig } | null = null;
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   if (msg.type === 'stop') stopRequested = true;
-  else if (msg.type === 'start' && !running) {
+  else if (msg.type === 'checkpoints' && last && !running) {
+    checkpointBundle(last.runs, last.config)
+      .then((text) => post({ type: 'checkpoints', text }))
+      .catch((err: unknown) => post({ type: 'error', message: `checkpoint: ${err instanceof Error ? err.message : String(err)}` }));
+  } else if (msg.type === 'start' && !running) {
     running = true;
     stopRequested = false;
     train(msg).catch((err: unknown) => post({ type: 'error', message: err instanceof Error ? err.message : String(err) })).finally(() => (running = false));
   }
 };
 
-async function train({ config, idxFiles }: Extract<ToWorker, { type: 'start' }>): Promise<void> {
+async function train({ config, idxFiles, resume }: Extract<ToWorker, { type: 'start' }>): Promise<void> {
+  if (last) for (const run of last.runs) disposeRun(run);
+  last = null;
   const choice = await resolveBackend(config.backend as BackendName | 'auto', { loaders });
   post({ type: 'backend', choice: { name: choice.name, tfBackend: choice.tfBackend, reason: choice.reason, adapter: choice.adapter } });
 
@@ -59,11 +69,19 @@ async function train({ config, idxFiles }: Extract<ToWorker, { type: 'start' }>)
     }
   }
   if (runs.length === 0) throw new Error('no rule can train this network');
-  post({ type: 'runs', rules: runs.map((r) => ({ id: r.id, name: r.entry.name })), layers: runs[0].network.layers.map((l) => `${l.name} (${l.kind})`) });
-
-  const batches = new Batches(trainSplit, config.batchSize, config.seed);
-  const started = performance.now();
   let step = 0;
+  try {
+    if (resume) step = await restoreRuns(runs, parseBundle(resume.text, resume.name), resume.name);
+  } catch (err) {
+    for (const run of runs) disposeRun(run);
+    throw err;
+  }
+  post({ type: 'runs', rules: runs.map((r) => ({ id: r.id, name: r.entry.name })), layers: runs[0].network.layers.map((l) => `${l.name} (${l.kind})`), firstStep: step });
+
+  // the batch order is the config's seed; a resumed run skips the batches its checkpoint has seen
+  const batches = new Batches(trainSplit, config.batchSize, config.seed);
+  for (let s = 0; s < step; s++) batches.next();
+  const started = performance.now();
   const report = async (final: boolean) => {
     if (final || (config.evalEvery > 0 && step % config.evalEvery === 0)) {
       const results: Record<string, { loss: number; accuracy: number | null }> = {};
@@ -111,6 +129,6 @@ async function train({ config, idxFiles }: Extract<ToWorker, { type: 'start' }>)
     await report(true);
     post({ type: 'done', step, stopped: stopRequested, seconds: (performance.now() - started) / 1000 });
   } finally {
-    for (const run of runs) disposeRun(run);
+    last = { runs, config };
   }
 }

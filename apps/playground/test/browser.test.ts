@@ -190,6 +190,18 @@ describe.skipIf(!HAVE_CHROMIUM)('playground in headless Chromium', () => {
     }
   }, 110_000);
 
+  it('downloads checkpoints and resumes from the file bit for bit', async () => {
+    // 10 steps, save, resume to step 20: steps 11–20 equal the uninterrupted cpu run's
+    await train('cpu', { steps: 10, every: 10, diagEvery: 0 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download checkpoints' }).click()]);
+    expect(download.suggestedFilename()).toBe('bioprop-checkpoints.json');
+    await page.getByLabel('Resume from a checkpoint file').setInputFiles(await download.path());
+    await page.waitForFunction(() => document.getElementById('resume-status')?.textContent?.includes('at step 10'));
+    const state = await train('cpu', { steps: 20, every: 10, diagEvery: 0 });
+    expect(state.firstStep).toBe(10);
+    for (const rule of ['bp', 'fa']) expect(state.losses[rule]).toEqual(states.cpu.losses[rule].slice(10, 20));
+  }, 60_000);
+
   it('trains on IDX files chosen from this computer (read in the page, never uploaded)', async () => {
     // a toy in MNIST's format: 12×12 images, class k (0..3) has its k-th quadrant bright; gzipped like the real files
     const count = 400;
