@@ -295,8 +295,8 @@ export async function trainStep(run: Run, data: LabeledData, idx: readonly numbe
   }
 }
 
-/** Test loss and accuracy (null for regression), read asynchronously batch by batch. */
-export async function evaluate(run: Run, data: LabeledData, classification: boolean, batchSize = 250): Promise<{ loss: number; accuracy: number | null }> {
+/** Test loss and accuracy (null for regression), read asynchronously in batches (few shapes: WebGPU compiles per shape). */
+export async function evaluate(run: Run, data: LabeledData, classification: boolean, batchSize = 500): Promise<{ loss: number; accuracy: number | null }> {
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < data.count; start += batchSize) {
