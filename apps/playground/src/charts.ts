@@ -80,7 +80,7 @@ export function drawChart(svg: SVGSVGElement, series: readonly Series[], opts: C
   for (const t of niceTicks(y0, y1, 4)) {
     const y = M.top + innerH - ((t - y0) / (y1 - y0)) * innerH;
     axis.append(el('line', { x1: M.left, x2: M.left + innerW, y1: y, y2: y, class: 'grid' }));
-    axis.append(el('text', { x: M.left - 5, y: y + 4, 'text-anchor': 'end' }, opts.log ? `1e${fmt(t)}` : fmt(t)));
+    axis.append(el('text', { x: M.left - 5, y: y + 4, 'text-anchor': 'end' }, opts.log ? fmt(10 ** t) : fmt(t)));
   }
   axis.append(el('text', { x: M.left + innerW / 2, y: H - 4, 'text-anchor': 'middle' }, 'step'));
   axis.append(el('text', { x: 12, y: M.top + innerH / 2, 'text-anchor': 'middle', transform: `rotate(-90 12 ${M.top + innerH / 2})` }, opts.yLabel));
