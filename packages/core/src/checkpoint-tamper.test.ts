@@ -8,7 +8,7 @@ import { ManifestError, manifestDigest, serializeCheckpoint, verifyCheckpointMan
 import { BiopropError, CheckpointError } from './errors.js';
 import { dense } from './layers/dense.js';
 import { sequential } from './network.js';
-import { readCheckpoint, restoreTrainer, saveCheckpoint, verifyCheckpoint } from './node.js';
+import { loadNetwork, readCheckpoint, restoreTrainer, saveCheckpoint, verifyCheckpoint } from './node.js';
 import { adam, sgd } from './optimizers.js';
 import { randomSource, randomStream } from './random.js';
 import { testBackprop } from './test-utils.js';
@@ -173,7 +173,7 @@ describe('a tampered manifest is not trusted', () => {
     t.dispose();
   });
 
-  it('a network of 2.4 billion weights in a manifest is refused before anything is allocated', async () => {
+  it('a manifest edited to a layer of 3e6 units is refused by its digest before anything is allocated', async () => {
     const { dir, manifest } = await savedRun();
     const m = clone(manifest);
     const layer = (m.network as { layers: { units?: number }[] }).layers[0];
@@ -182,6 +182,17 @@ describe('a tampered manifest is not trusted', () => {
     const before = tf.memory().numBytes;
     await expect(readCheckpoint(dir)).rejects.toThrow(/"manifestSha256"/);
     expect(tf.memory().numBytes).toBe(before);
+  });
+
+  it('a resealed manifest whose network config says 27 million weights (a small weights file) is refused before building anything', async () => {
+    const { dir, manifest } = await savedRun();
+    const m = clone(manifest);
+    (m.network as { layers: { units?: number }[] }).layers[0].units = 3e6;
+    writeManifest(dir, m, true);
+    const before = tf.memory();
+    await expect(loadNetwork(dir)).rejects.toThrow(/field "network" describes 27000002 parameters, the checkpoint holds 74/);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
   });
 
   it('every resealed mutation of every field either loads or fails with the library’s own error, leaking nothing', async () => {

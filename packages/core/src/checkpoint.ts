@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { networkFromConfig } from './config.js';
 import { CheckpointError } from './errors.js';
+import { summarizeNetworkConfig } from './memory.js';
 import { sha256Hex, sha256HexSync } from './sha256.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
 import type { BoundRule, JsonValue, Network, NetworkConfig, TensorMap, VariableMap } from './types.js';
@@ -539,6 +540,19 @@ export function applyTrainerCheckpoint(trainer: Trainer, ck: LoadedCheckpoint, s
   return manifest;
 }
 
+function checkConfigAgainstTensors(ck: LoadedCheckpoint, source: string): void {
+  let parameters: number;
+  try {
+    parameters = summarizeNetworkConfig(ck.manifest.network).parameters;
+  } catch (e) {
+    throw new ManifestError(source, 'network', `cannot rebuild the network from the manifest: ${(e as Error).message}`);
+  }
+  const saved = ck.manifest.tensors.filter((e) => e.name.startsWith('network/')).reduce((a, e) => a + e.length, 0);
+  if (parameters !== saved) {
+    throw new ManifestError(source, 'network', `describes ${parameters} parameters, the checkpoint holds ${saved}`);
+  }
+}
+
 /** Rebuild a network from a loaded checkpoint, with its weights and a copy of the rule state. */
 export function networkFromCheckpoint(
   ck: LoadedCheckpoint,
@@ -546,6 +560,9 @@ export function networkFromCheckpoint(
 ): { network: Network; manifest: CheckpointManifest; ruleState: TensorMap } {
   let network: Network | null = null;
   try {
+    // the config must describe exactly the saved parameters before anything is built from it (a config of billions
+    // of weights next to a small weights file is refused here, not by running out of memory)
+    if (!options.build) checkConfigAgainstTensors(ck, options.source ?? 'checkpoint');
     try {
       network = options.build ? options.build(ck.manifest.network) : networkFromConfig(ck.manifest.network);
     } catch (e) {

@@ -26,4 +26,5 @@ export * from './optimizers.js';
 export * from './trainer.js';
 export * from './backend.js';
 export * from './checkpoint.js';
+export * from './memory.js';
 export * from './noise.js';

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
+import { totalmem } from 'node:os';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
@@ -199,4 +200,14 @@ export async function loadNetwork(
   } finally {
     ck.dispose();
   }
+}
+
+/**
+ * The default memory limit for a run: `fraction` (default 0.5) of this machine's memory, or of the process's
+ * constraint (a container's cgroup limit) where one is set. Compare estimates with it through `checkMemoryLimit`.
+ */
+export function defaultMemoryLimit(fraction = 0.5): number {
+  const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.() ?? 0;
+  const total = constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+  return Math.floor(total * fraction);
 }
