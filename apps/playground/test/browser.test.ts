@@ -104,7 +104,7 @@ describe.skipIf(!HAVE_CHROMIUM)('playground in headless Chromium', () => {
         return s.done !== null || s.error !== null;
       },
       null,
-      { timeout: 100_000, polling: 250 },
+      { timeout: 140_000, polling: 250 },
     );
     const state = await page.evaluate(() => (window as unknown as { playground: { state: PlaygroundState } }).playground.state);
     expect(state.error).toBeNull();
@@ -156,7 +156,7 @@ describe.skipIf(!HAVE_CHROMIUM)('playground in headless Chromium', () => {
     );
     mkdirSync(join(ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'test-results', 'cpu.png'), fullPage: true });
-  }, 110_000);
+  }, 150_000);
 
   it('trains BP and FA on WebGL (SwiftShader) and agrees with cpu on the first steps', async () => {
     const started = Date.now();
@@ -167,7 +167,7 @@ describe.skipIf(!HAVE_CHROMIUM)('playground in headless Chromium', () => {
     await checkPanels(page);
     agreesWithCpu('webgl', state, 1e-5);
     console.log(`webgl: ${((Date.now() - started) / 1000).toFixed(1)} s; bp acc ${lastAccuracy(state, 'bp')}, fa acc ${lastAccuracy(state, 'fa')}; median ${median(state.stepMs).toFixed(1)} ms per rule-step`);
-  }, 110_000);
+  }, 150_000);
 
   it('runs on wasm and on WebGPU (SwiftShader adapter) for a few steps, losses and diagnostics agreeing with cpu', async () => {
     // WebGPU on SwiftShader compiles a shader per new kernel and shape: a few steps only
@@ -188,7 +188,7 @@ describe.skipIf(!HAVE_CHROMIUM)('playground in headless Chromium', () => {
       const adapter = state.backend?.adapter ? ` (adapter: ${state.backend.adapter.description})` : '';
       console.log(`${backend}${adapter}: ${((Date.now() - started) / 1000).toFixed(1)} s; median ${median(state.stepMs).toFixed(1)} ms per rule-step`);
     }
-  }, 110_000);
+  }, 150_000);
 
   it('downloads checkpoints and resumes from the file bit for bit', async () => {
     // 10 steps, save, resume to step 20: steps 11–20 equal the uninterrupted cpu run's
