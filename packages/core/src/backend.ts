@@ -123,7 +123,9 @@ export async function resolveBackend(preference: BackendName | 'auto' = 'auto', 
       current = {
         name,
         tfBackend: tf.getBackend(),
-        reason: auto ? `auto: ${name} is the first that loaded (${why})${before.length ? `; before it: ${before.join('; ')}` : ''}` : `asked for ${name} (${why})`,
+        reason: auto
+          ? `auto: ${name} is the first that loaded${before.length ? ` (${before.join('; ')})` : ''}${adapter ? `, on ${adapterPhrase(adapter)}` : ''}`
+          : `asked for ${name} (${why})`,
         tried,
         environment,
         ...(adapter ? { adapter } : {}),
@@ -202,8 +204,8 @@ async function tryBackend(
   if (name === 'webgpu') {
     adapter = (await adapterOf(loaded)) ?? (await (options.webgpuAdapter ?? navigatorAdapter)()) ?? undefined;
     if (auto && !adapter) throw new TryFailure('no WebGPU adapter (navigator.gpu is absent or gave none)');
-    if (auto && adapter?.isSoftware) throw new TryFailure(`software adapter (${adapter.description}) skipped; ask for "webgpu" by name to use it`);
-    if (adapter) why += `, ${adapter.isSoftware ? 'software' : 'hardware'} adapter ${adapter.description}`;
+    if (auto && adapter?.isSoftware) throw new TryFailure(`${adapterPhrase(adapter)} skipped; ask for "webgpu" by name to use it`);
+    if (adapter) why += `, ${adapterPhrase(adapter)}`;
   }
 
   await activate(tfName);
@@ -246,6 +248,8 @@ async function activate(tfName: string): Promise<void> {
   const cause = error ? firstLine(error) : at >= 0 && warnings[at + 1] ? warnings[at + 1].split('\n')[0] : `tf.setBackend('${tfName}') returned false`;
   throw new TryFailure(`initialization failed: ${cause}`);
 }
+
+const adapterPhrase = (a: BackendAdapterInfo) => `${a.isSoftware ? 'software' : 'hardware'} adapter ${a.description}`;
 
 async function adapterOf(loaded: unknown): Promise<BackendAdapterInfo | null> {
   const a = (loaded as { adapter?: unknown } | null | undefined)?.adapter;
