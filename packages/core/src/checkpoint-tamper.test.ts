@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { ManifestError, manifestDigest, serializeCheckpoint, verifyCheckpointMan
 import { BiopropError, CheckpointError } from './errors.js';
 import { dense } from './layers/dense.js';
 import { sequential } from './network.js';
-import { loadNetwork, readCheckpoint, restoreTrainer, saveCheckpoint, verifyCheckpoint } from './node.js';
+import { loadNetwork, prepareCheckpointDir, readCheckpoint, restoreTrainer, saveCheckpoint, verifyCheckpoint } from './node.js';
 import { adam, sgd } from './optimizers.js';
 import { randomSource, randomStream } from './random.js';
 import { testBackprop } from './test-utils.js';
@@ -246,6 +246,28 @@ describe('checkpoint files must be regular files', () => {
     execFileSync('mkfifo', [join(fifoDir, 'manifest.json')]);
     await expect(verifyCheckpoint(fifoDir)).rejects.toThrow(`${join(fifoDir, 'manifest.json')}: the manifest must be a regular file, this is a FIFO`);
     await expect(readCheckpoint(join(fifoDir, 'nothing'))).rejects.toThrow(/no checkpoint here/);
+  });
+});
+
+describe('checkpoint directories are checked before training', () => {
+  it('a procfs path, a path under a file and a fresh nested path', async () => {
+    // Node's recursive mkdir never returns on /proc paths: saving there used to hang at the first save
+    await expect(prepareCheckpointDir('/proc/bioprop-ck')).rejects.toThrow(/^\/proc\/bioprop-ck: cannot create the checkpoint directory \(\/proc\/bioprop-ck: ENOENT\)/);
+    const t = makeTrainer(8);
+    await expect(saveCheckpoint('/proc/bioprop-ck/a', { network: t.network, boundRule: t.boundRule })).rejects.toThrow(CheckpointError);
+    const root = mkdtempSync(join(tmpdir(), 'bioprop-dir-'));
+    writeFileSync(join(root, 'afile'), 'x');
+    await expect(prepareCheckpointDir(join(root, 'afile', 'ck'))).rejects.toThrow(`${join(root, 'afile', 'ck')}: cannot create the checkpoint directory: ${join(root, 'afile')} is not a directory`);
+    const nested = join(root, 'a', 'b', 'ck');
+    await prepareCheckpointDir(nested);
+    expect(readdirSync(nested)).toEqual([]);
+    await saveCheckpoint(nested, { network: t.network, boundRule: t.boundRule });
+    const names = readdirSync(nested).sort();
+    expect(names).toHaveLength(2);
+    expect(names[0]).toBe('manifest.json');
+    expect(names[1]).toMatch(/^weights-[0-9a-f]{16}\.bin$/);
+    t.dispose();
+    t.network.dispose();
   });
 });
 

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { totalmem } from 'node:os';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   applyTrainerCheckpoint,
   deserializeCheckpoint,
@@ -107,13 +107,74 @@ async function writeAtomic(file: string, data: Uint8Array | string): Promise<voi
 }
 
 /**
+ * Create a directory and its missing parents one at a time (Node's recursive mkdir never returns on procfs paths
+ * such as `/proc/x`); every failure is a `CheckpointError` naming the directory and the reason.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let at = resolve(dir); ; ) {
+    let st;
+    try {
+      st = await stat(at);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // ENOTDIR: a parent is a file; walk up to name it
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new CheckpointError(`${dir}: cannot create the checkpoint directory (${at}: ${code ?? (e as Error).message})`);
+      missing.push(at);
+      const up = dirname(at);
+      if (up === at) throw new CheckpointError(`${dir}: cannot create the checkpoint directory (no existing parent)`);
+      at = up;
+      continue;
+    }
+    if (!st.isDirectory()) throw new CheckpointError(`${dir}: cannot create the checkpoint directory: ${at} is not a directory`);
+    break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      throw new CheckpointError(`${dir}: cannot create the checkpoint directory (${d}: ${code ?? (e as Error).message})`);
+    }
+  }
+}
+
+/**
+ * Check, before training, that checkpoints can be saved in `dir`: create it (and its parents) and write, sync and
+ * remove a probe file. A `CheckpointError` names the directory and the reason (`/proc/x`, a path under a file, a
+ * read-only place), so a run fails at its start rather than at its first save.
+ */
+export async function prepareCheckpointDir(dir: string): Promise<void> {
+  await makeDirectory(dir);
+  const probe = join(dir, `.probe-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
+  try {
+    await writeAtomicProbe(probe);
+  } catch (e) {
+    throw new CheckpointError(`${dir}: checkpoints cannot be written here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  } finally {
+    await unlink(probe).catch(() => undefined);
+  }
+}
+
+async function writeAtomicProbe(file: string): Promise<void> {
+  const handle = await open(file, 'wx');
+  try {
+    await handle.writeFile('probe');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Save a network with its rule state (and, given a trainer, the optimizer slots, random streams and position)
  * to a directory: the weights file is written under a new name, then `manifest.json` is replaced by rename, so
  * an interrupted save leaves the previous checkpoint whole.
  */
 export async function saveCheckpoint(dir: string, parts: CheckpointParts): Promise<CheckpointManifest> {
   const { manifest, data } = await serializeCheckpoint(parts);
-  await mkdir(dir, { recursive: true });
+  await makeDirectory(dir);
   await writeAtomic(join(dir, manifest.weightsFile), data);
   await writeAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
   // the old weights file is no longer referenced: remove it (and stale temp files)
