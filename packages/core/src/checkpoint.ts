@@ -314,7 +314,6 @@ export function verifyCheckpointManifest(value: unknown, label = 'manifest.json'
 
   const rule = c.object(m.rule, 'rule');
   c.string(rule.id, 'rule.id', /./);
-  if (rule.options === undefined) c.fail('rule.options', 'is missing');
   if (rule.meta === undefined) c.fail('rule.meta', 'is missing (null when the rule keeps none)');
   checkRuleMeta(c, rule.meta);
 
