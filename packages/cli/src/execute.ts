@@ -61,10 +61,14 @@ export async function executeExperiment(
     folder: RunFolder;
     data: LoadedData;
     backend: BackendChoice;
+    /** Runs that failed elsewhere (a reproduction's committed failures): not run again. */
+    failedBefore?: (label: string, seed: number) => boolean;
     /** Runs already finished elsewhere (a reproduction's committed results): not run again. */
     done?: (label: string, seed: number) => RunResult | null;
     /** Called with each run as it finishes. */
     onResult?: (result: RunResult) => void;
+    /** Called with each run that fails (diverges, cannot train the network). */
+    onFailure?: (failure: Failure) => void;
   },
   io: { progress: Progress; signal: AbortSignal },
 ): Promise<ExecuteOutcome> {
@@ -92,6 +96,7 @@ export async function executeExperiment(
   for (const { seed, rule, key } of order) {
     const label = ruleLabel(rule);
     if (failures.has(key)) continue;
+    if (request.failedBefore?.(label, seed)) continue;
     const elsewhere = request.done?.(label, seed);
     if (elsewhere) {
       finished.set(key, elsewhere);
@@ -121,7 +126,9 @@ export async function executeExperiment(
       if (err instanceof UsageError || err instanceof OptionError) throw err;
       const message = (err as Error)?.message ?? String(err);
       io.progress.note(`[${label} seed ${seed}] failed: ${message}`);
-      failures.set(key, { label, rule: 'id' in rule ? rule.id : 'per-layer', seed, error: message });
+      const failure = { label, rule: 'id' in rule ? rule.id : 'per-layer', seed, error: message };
+      failures.set(key, failure);
+      request.onFailure?.(failure);
       save(false);
       continue;
     }

@@ -42,10 +42,14 @@ export type Normalize = 'auto' | 'none' | 'standardize';
 
 /** The figures a reproduction is held against. */
 export interface Published {
+  title?: string;
   /** Paper, table, and what the figure is. */
   source: string;
-  /** Which of our numbers is compared: the last epoch's test error, or the best validation error (biotorch). */
-  metric: 'testError' | 'bestValidationError';
+  /**
+   * Which of our numbers is compared: the last epoch's test error, the best validation error (biotorch), or the mean
+   * angle (°) of the hidden layers' teaching signals to backprop's at the end (Akrout).
+   */
+  metric: 'testError' | 'testLoss' | 'bestValidationError' | 'hiddenAngle';
   /** Published value (%) by rule label. */
   values: Record<string, number>;
   /** How close counts as reproduced (percentage points), by rule label; absent: no target, reported only. */
@@ -87,6 +91,11 @@ export interface Experiment {
   backend: BackendPreference;
   /** Stop every run after this many steps (smoke runs of long configs). */
   maxSteps: number | null;
+  /**
+   * Stop a run as diverged when its running loss exceeds this many times its first steps' mean (null: never; a
+   * non-finite loss always stops it).
+   */
+  divergenceFactor: number | null;
   metrics: {
     /** Per-layer angle between each rule's teaching signal and backprop's, every epoch. */
     angles: boolean;
@@ -235,6 +244,7 @@ function experimentShape(rule: Schema<RuleRef>) {
     seeds: list(seed, { minItems: 1 }).default([0]),
     backend: oneOf(...BACKEND_CHOICES).default('auto'),
     maxSteps: positiveInt.nullable().default(null).describe('stop each run after this many steps (smoke runs)'),
+    divergenceFactor: num({ min: 1 }).nullable().default(100).describe("stop a run whose running loss exceeds this many times its first steps' mean (null: never)"),
     metrics: options({
       angles: bool().default(true),
       alignment: bool().default(false),
@@ -242,8 +252,9 @@ function experimentShape(rule: Schema<RuleRef>) {
     }).default({ angles: true, alignment: false, everySteps: 10 }),
     published: options({
       source: str(),
-      metric: oneOf('testError', 'bestValidationError').default('testError'),
-      values: custom<Record<string, number>>('an object of published errors (%) by rule label', (v) => numberMap(v), { type: 'object', additionalProperties: { type: 'number' } }),
+      metric: oneOf('testError', 'testLoss', 'bestValidationError', 'hiddenAngle').default('testError'),
+      title: str().optional().describe('a heading for the report'),
+      values: custom<Record<string, number>>('an object of published figures (error in %, angle in °) by rule label', (v) => numberMap(v), { type: 'object', additionalProperties: { type: 'number' } }),
       tolerance: custom<Record<string, number>>('an object of tolerances (points) by rule label', (v) => numberMap(v), { type: 'object', additionalProperties: { type: 'number' } }).optional(),
       note: str().optional(),
     })

@@ -73,6 +73,7 @@ export function experimentFromFlags(
     loss?: LossChoice;
     sameOptimizer?: boolean;
     maxSteps?: number | null;
+    allowDivergence?: boolean;
     validation?: number;
     normalize?: Normalize;
     alignment?: boolean;
@@ -109,6 +110,7 @@ export function experimentFromFlags(
     seeds: flags.seeds,
     backend: flags.backend ?? 'auto',
     maxSteps: flags.maxSteps ?? null,
+    divergenceFactor: flags.allowDivergence ? null : 100,
     metrics: { angles: flags.angles, alignment: flags.alignment ?? false, everySteps: 10 },
   };
   return parseExperiment(doc, 'options');
@@ -139,6 +141,8 @@ export interface RunConfig {
   standardize: boolean;
   /** Each rule its tuned optimizer (`tuned`), or one for every rule (`same`). */
   mode: 'tuned' | 'same';
+  /** The trainer's divergence watch (null: off). */
+  divergenceFactor: number | null;
   /** Where the defaults came from: the rule's package, the preset, or the same-optimizer mode. */
   defaultsSource: string;
 }
@@ -349,6 +353,7 @@ export function resolveRun(
       ruleOptions: rule.options,
       standardize,
       mode: same ? 'same' : 'tuned',
+      divergenceFactor: exp.divergenceFactor,
       defaultsSource: source,
     },
   };
@@ -382,6 +387,7 @@ export function buildTrainer(ruleOrEntry: ResolvedRule | RuleEntry, config: RunC
       loss: config.loss,
       optimizer: resolveOptimizer(config.optimizer as Parameters<typeof resolveOptimizer>[0]),
       random,
+      divergence: config.divergenceFactor === null ? false : { factor: config.divergenceFactor },
     });
   } catch (err) {
     network.dispose();
@@ -447,7 +453,8 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
     let samples = 0;
     let partialEpochSeconds = 0;
     if (ctx.resumeExtra) {
-      await restoreTrainer(trainer, ctx.checkpointDir);
+      // the position must fit this run's epochs (a tampered manifest cannot skip or repeat batches)
+      await restoreTrainer(trainer, ctx.checkpointDir, { batchesPerEpoch: Math.ceil(data.train.count / config.batchSize) });
       const extra = ctx.resumeExtra;
       history = [...extra.history];
       trainSeconds = extra.trainSeconds;

@@ -4,14 +4,15 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { BackendChoice } from '@bioprop/core';
+import { MemoryLimitError, OptionError, checkMemoryLimit, estimateDatasetMemory, estimateTrainingMemory, type BackendChoice } from '@bioprop/core';
+import { defaultMemoryLimit } from '@bioprop/core/node';
 import { useBackend, type BackendPreference } from './backend.js';
 import type { CommandContext } from './commands/context.js';
 import { knownShape } from './data.js';
 import { EXIT, UsageError } from './errors.js';
 import { executeExperiment, type ResultsFile } from './execute.js';
-import { checkRuleOptions, describeExperiment, type Experiment } from './experiment.js';
-import { archLayers } from './network.js';
+import { checkRuleOptions, describeExperiment, ruleLabel, type Experiment } from './experiment.js';
+import { archLabel, archLayers } from './network.js';
 import { loadRunData } from './options/data.js';
 import { withInterrupt } from './options/interrupt.js';
 import { commandLine } from './options/invocation.js';
@@ -33,6 +34,54 @@ export interface SessionOutputs {
   force: boolean;
   /** `train`: write the one run's result (not the results file) to `out`. */
   single?: boolean;
+  /** Refuse experiments estimated to need more bytes (default: half of this machine's memory). */
+  maxMemory?: number;
+}
+
+/** Samples each dataset holds in all (train + test), for the memory estimate made before loading. */
+const DATASET_SAMPLES: Record<string, { train: number; test: number }> = {
+  digits: { train: 8000, test: 2000 },
+  mnist: { train: 60000, test: 10000 },
+  'fashion-mnist': { train: 60000, test: 10000 },
+  cifar10: { train: 50000, test: 10000 },
+  linear: { train: 1000, test: 200 },
+};
+
+/**
+ * Refuse, before anything is allocated, an experiment whose data or any run would need more memory than allowed
+ * (`--arch 784-3000000-10`, `--limit-train 100000000`, `--batch-size 100000000`).
+ */
+function checkMemory(exp: Experiment, registry: RuleRegistry, limit: number): void {
+  const shape = knownShape(exp.data.name);
+  const inputSize = shape.sampleShape.reduce((a, b) => a * b, 1);
+  const full = DATASET_SAMPLES[exp.data.name];
+  const samples = Math.min(exp.data.limitTrain ?? full.train, exp.data.name === 'linear' ? Infinity : full.train) + Math.min(exp.data.limitTest ?? full.test, exp.data.name === 'linear' ? Infinity : full.test);
+  // the data as float32, plus a standardized copy of it (presets standardize)
+  const data = estimateDatasetMemory({ samples, inputSize, outputSize: shape.outputs, rawBytesPerSample: inputSize });
+  const task = exp.data.name === 'linear' ? 'regression' : 'classification';
+  for (const rule of exp.rules) {
+    const { config } = resolveRun({ experiment: exp, rule, seed: exp.seeds[0] }, registry, { ...shape, task });
+    const { inputShape, layers } = archLayers(config.arch, shape, config);
+    let training;
+    try {
+      training = estimateTrainingMemory({
+        network: { inputShape, layers: layers.map((l) => l.config()) },
+        batchSize: config.batchSize,
+        optimizer: config.optimizer.name,
+        ruleStateFactor: config.rule === 'bp' ? 0 : 2,
+      });
+    } catch (e) {
+      if (e instanceof OptionError) throw new UsageError(e.message);
+      throw e;
+    }
+    const what = `${ruleLabel(rule)} on ${exp.data.name} (${samples} samples), ${archLabel(config.arch)} with batch ${config.batchSize}`;
+    try {
+      checkMemoryLimit(what, { bytes: 2 * data.bytes + training.totalBytes, largestElements: Math.max(data.largestArrayElements, training.largestTensorElements) }, limit);
+    } catch (e) {
+      if (e instanceof MemoryLimitError) throw new UsageError(/typed array/.test(e.message) ? e.message : `${e.message} (--max-memory raises the limit)`);
+      throw e;
+    }
+  }
 }
 
 /**
@@ -47,6 +96,7 @@ export async function checkExperiment(exp: Experiment, registry: RuleRegistry, o
     const { config } = resolveRun({ experiment: exp, rule, seed: exp.seeds[0] }, registry, { ...shape, task });
     archLayers(config.arch, shape, config);
   }
+  checkMemory(exp, registry, outputs.maxMemory ?? defaultMemoryLimit());
   if (outputs.out) await checkOutputFile(outputs.out, '--out', outputs.force);
   if (outputs.plot) await checkOutputFile(outputs.plot, '--plot', outputs.force);
 }

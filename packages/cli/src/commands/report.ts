@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../errors.js';
+import { commandLine } from '../options/invocation.js';
 import { createProgress } from '../progress.js';
 import { DEFAULT_PUBLISHED, readPublished, readResultSources, writeReport } from '../report.js';
 import { checkOutputFile, writeOutputFile } from '../run-folder.js';
@@ -35,7 +36,7 @@ async function report(sources: string[], flags: ReportFlags, ctx: CommandContext
   await checkOutputFile(plotPath, '--plot', flags.force ?? false);
   const { results, failures } = readResultSources(sources);
   const published = readPublished(flags.published);
-  const command = `bioprop ${ctx.argv.join(' ')}`.trim();
+  const command = commandLine('bioprop', ctx.argv);
   await writeReport({ results, failures, command, plotPath, outPath: flags.out, published, title: flags.title }, writeOutputFile);
   createProgress().note(`report: ${flags.out} (curves ${plotPath})`);
   return EXIT.ok;

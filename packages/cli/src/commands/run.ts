@@ -6,7 +6,7 @@ import { DEFAULTS } from '../options/defaults.js';
 import { pluginArgs, rulesFor } from '../options/plugins.js';
 import { given } from '../options/resume.js';
 import { sessionOutputs } from '../options/training.js';
-import { collect, integer } from '../options/values.js';
+import { collect, integer, memorySize } from '../options/values.js';
 import { writeOutputFile, checkOutputFile } from '../run-folder.js';
 import { loadRules } from '../rules.js';
 import { resumeFolder, runSession } from '../session.js';
@@ -21,6 +21,7 @@ interface RunFlags {
   out?: string;
   plot?: string;
   force?: boolean;
+  maxMemory?: number;
   resume?: string;
   plugin?: string[];
 }
@@ -39,6 +40,7 @@ export function runCommand(root: Command, ctx: CommandContext): void {
     .option('--out <file>', 'also write the results JSON here (- for stdout)')
     .option('--plot <file>', 'also write the curves (SVG) here')
     .option('--force', 'replace --out and --plot files that exist')
+    .option('--max-memory <size>', "refuse runs estimated to need more memory (e.g. 8GB; default: half of this machine's)", memorySize)
     .option('--resume <folder>', 'continue a run folder (finished runs are kept)')
     .option('--plugin <package>', 'also use the rules of this package; repeatable', collect)
     .action(async (file: string | undefined, flags: RunFlags, cmd: Command) => ctx.setCode(await run(file, flags, cmd, ctx)));

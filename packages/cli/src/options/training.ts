@@ -9,7 +9,7 @@ import { resumeConflict, type SessionOutputs } from '../session.js';
 import { DEFAULTS } from './defaults.js';
 import { addPluginOption } from './plugins.js';
 import { given } from './resume.js';
-import { activationArg, archArg, initArg, integer, positiveNumber, seedList } from './values.js';
+import { activationArg, archArg, initArg, integer, memorySize, positiveNumber, seedList } from './values.js';
 
 export interface TrainingFlags {
   dataset: DatasetName;
@@ -29,6 +29,8 @@ export interface TrainingFlags {
   validation: number;
   normalize: Normalize;
   maxSteps?: number;
+  allowDivergence?: boolean;
+  maxMemory?: number;
   backend: BackendPreference;
   name?: string;
   runsDir: string;
@@ -65,6 +67,8 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--validation <n>', 'hold out the last n training samples as a validation set', integer('--validation', 0), 0)
     .addOption(new Option('--normalize <how>', "inputs: auto (a preset's choice), none, standardize").choices(['auto', 'none', 'standardize']).default('auto'))
     .option('--max-steps <n>', 'stop each run after n steps (smoke runs)', integer('--max-steps', 1))
+    .option('--allow-divergence', "keep training when the loss grows past 100 times its first steps' mean (a non-finite loss still stops)")
+    .option('--max-memory <size>', 'refuse runs estimated to need more memory (e.g. 8GB, 512MB; default: half of this machine\'s)', memorySize)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_CHOICES).default(DEFAULTS.backend))
     .option('--name <name>', 'name of the run folder (default: from the rule and dataset)')
     .option('--runs-dir <dir>', 'where run folders go', DEFAULTS.runsDir)
@@ -78,7 +82,7 @@ export function addTrainingOptions(cmd: Command): Command {
 }
 
 /** Options that `--resume` may change (everything else comes back from the run folder). */
-const RESUMABLE = new Set(['epochs', 'backend', 'out', 'plot', 'force', 'resume', 'plugin', 'runsDir']);
+const RESUMABLE = new Set(['epochs', 'backend', 'out', 'plot', 'force', 'resume', 'plugin', 'runsDir', 'maxMemory']);
 
 const flag = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
@@ -109,6 +113,7 @@ export function experimentFromTraining(flags: TrainingFlags, rules: RuleRef[]): 
     validation: flags.validation,
     normalize: flags.normalize,
     maxSteps: flags.maxSteps ?? null,
+    allowDivergence: flags.allowDivergence ?? false,
     angles: flags.angles,
     alignment: flags.alignment ?? false,
     sameOptimizer: flags.sameOptimizer ?? false,
@@ -117,6 +122,6 @@ export function experimentFromTraining(flags: TrainingFlags, rules: RuleRef[]): 
   });
 }
 
-export function sessionOutputs(flags: { runsDir: string; out?: string; plot?: string; force?: boolean }, single = false): SessionOutputs {
-  return { runsDir: flags.runsDir, out: flags.out, plot: flags.plot, force: flags.force ?? false, single };
+export function sessionOutputs(flags: { runsDir: string; out?: string; plot?: string; force?: boolean; maxMemory?: number }, single = false): SessionOutputs {
+  return { runsDir: flags.runsDir, out: flags.out, plot: flags.plot, force: flags.force ?? false, single, maxMemory: flags.maxMemory };
 }

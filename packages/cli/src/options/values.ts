@@ -79,3 +79,14 @@ export function jsonObject(name: string) {
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
+
+/** `--max-memory 8GB`: bytes from a number with an optional unit (B, KB, MB, GB, TB; powers of 1000; KiB… powers of 1024). */
+export function memorySize(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$/i.exec(value);
+  if (!m) throw new InvalidArgumentError(`--max-memory takes a size such as 8GB, 512MB or 2GiB, got "${value}".`);
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const scale: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+  const bytes = Number(m[1]) * scale[unit];
+  if (!Number.isFinite(bytes) || bytes <= 0) throw new InvalidArgumentError(`--max-memory must be positive, got "${value}".`);
+  return bytes;
+}
