@@ -1,15 +1,15 @@
-import { probeAlignment } from '@bioprop/diagnostics';
+import { probeAlignmentAsync } from '@bioprop/diagnostics';
 import type { Tensor, Trainer } from '@bioprop/core';
 import type { AlignmentProbe } from './run.js';
 
 /**
  * Per-layer angle (degrees) between the rule's teaching signals `δ_l` and backprop's on one batch, with the current
- * weights; with `alignment`, also B vs Wᵀ per layer, the angle to pseudobackprop and eᵀWBe. `probeAlignment` runs
+ * weights; with `alignment`, also B vs Wᵀ per layer, the angle to pseudobackprop and eᵀWBe. `probeAlignmentAsync` runs
  * the rule without training, restores its state and draws from a throwaway random source, so a run with probes is
- * bit-for-bit the run without.
+ * bit-for-bit the run without. It reads with `await data()`, so it works on WebGPU too (the same numbers elsewhere).
  */
-export function probeSignals(trainer: Trainer, x: Tensor, y: Tensor, alignment: boolean): { deltaAngleDeg: number[]; alignment?: AlignmentProbe } {
-  const record = probeAlignment({
+export async function probeSignals(trainer: Trainer, x: Tensor, y: Tensor, alignment: boolean): Promise<{ deltaAngleDeg: number[]; alignment?: AlignmentProbe }> {
+  const record = await probeAlignmentAsync({
     network: trainer.network,
     boundRule: trainer.boundRule,
     loss: trainer.loss,
@@ -34,6 +34,6 @@ export function probeSignals(trainer: Trainer, x: Tensor, y: Tensor, alignment: 
 }
 
 /** The per-layer angles only. */
-export function probeAngles(trainer: Trainer, x: Tensor, y: Tensor): number[] {
-  return probeSignals(trainer, x, y, false).deltaAngleDeg;
+export async function probeAngles(trainer: Trainer, x: Tensor, y: Tensor): Promise<number[]> {
+  return (await probeSignals(trainer, x, y, false)).deltaAngleDeg;
 }

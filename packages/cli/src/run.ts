@@ -509,9 +509,10 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       const record = fit.epochs[fit.epochs.length - 1];
       // a run cut by maxSteps mid-epoch records what it trained (the mean loss of the steps it ran)
       const trainLoss = record?.trainLoss ?? (lossCount ? lossSum / lossCount : NaN);
-      const evaluation = trainer.evaluate(data.test);
-      const validationError = validation && classification ? 1 - trainer.evaluate(validation).accuracy : null;
-      const probe = exp.metrics.angles || exp.metrics.alignment ? probeSignals(trainer, probeX, probeY, exp.metrics.alignment) : null;
+      // evaluateAsync reads with await data(): the same numbers as evaluate on every backend, and it works on WebGPU
+      const evaluation = await trainer.evaluateAsync(data.test);
+      const validationError = validation && classification ? 1 - (await trainer.evaluateAsync(validation)).accuracy : null;
+      const probe = exp.metrics.angles || exp.metrics.alignment ? await probeSignals(trainer, probeX, probeY, exp.metrics.alignment) : null;
       const item: EpochResult = {
         epoch: record?.epoch ?? epoch,
         trainLoss,
@@ -536,7 +537,8 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
     const last = history[history.length - 1];
     const withValidation = history.filter((h) => h.validationError !== null);
     const best = withValidation.length ? withValidation.reduce((a, b) => ((b.validationError as number) < (a.validationError as number) ? b : a)) : null;
-    const testAccuracy = last?.testAccuracy ?? (classification ? trainer.evaluate(data.test).accuracy : null);
+    const final = last ? null : await trainer.evaluateAsync(data.test);
+    const testAccuracy = last?.testAccuracy ?? (classification ? final!.accuracy : null);
     const result: RunResult = {
       label: config.label,
       rule: config.rule,
@@ -557,7 +559,7 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       testCount: data.test.count,
       testAccuracy,
       testError: testAccuracy === null ? null : 1 - testAccuracy,
-      testLoss: last?.testLoss ?? trainer.evaluate(data.test).loss,
+      testLoss: last?.testLoss ?? final!.loss,
       bestValidationError: best?.validationError ?? null,
       bestValidationEpoch: best?.epoch ?? null,
       trainLoss: last?.trainLoss ?? NaN,
