@@ -7,6 +7,7 @@ import type { CommandContext } from './commands/context.js';
 import { reportCommand } from './commands/report.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { rulesCommand } from './commands/rules.js';
+import { sweepCommand } from './commands/sweep.js';
 import { runCommand, schemaCommand } from './commands/run.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT, UsageError } from './errors.js';
@@ -20,7 +21,7 @@ function program(ctx: CommandContext): Command {
     .exitOverride()
     .showHelpAfterError(`(run ${ctx.bin} --help for usage)`)
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => void process.stderr.write(s) });
-  for (const add of [trainCommand, compareCommand, runCommand, rulesCommand, schemaCommand, benchCommand, reportCommand, reproduceCommand]) add(root, ctx);
+  for (const add of [trainCommand, compareCommand, runCommand, rulesCommand, schemaCommand, benchCommand, reportCommand, reproduceCommand, sweepCommand]) add(root, ctx);
   return root;
 }
 

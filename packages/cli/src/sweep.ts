@@ -1,0 +1,441 @@
+/**
+ * Sweeps: a grid or random search over any keys of an experiment file. Each trial is the experiment with its overrides
+ * and one seed, keyed by the SHA-256 of its resolved experiment, run in its own child process (`bioprop run`), at most
+ * N at once. Finished trials go to `trials.jsonl`, one line each, so a rerun with `--resume` skips what is done.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OptionError, custom, list, num, options, str, type JsonValue } from '@bioprop/core';
+import { EXIT, UsageError } from './errors.js';
+import type { ResultsFile } from './execute.js';
+import { applySet, parseExperiment, readExperimentDocument, type Experiment } from './experiment.js';
+import { utcStamp, writeFileAtomic } from './run-folder.js';
+
+export const SWEEP_FILE = 'sweep.json';
+export const TRIALS_FILE = 'trials.jsonl';
+
+/** A random search's distribution of one path. */
+export type SpaceEntry = { values: JsonValue[] } | { logUniform: [number, number] } | { uniform: [number, number] };
+
+export interface SweepSpec {
+  name: string;
+  /** The experiment file, relative to the sweep file. */
+  experiment: string;
+  /** Overrides every trial gets. */
+  set: Record<string, JsonValue>;
+  grid: Record<string, JsonValue[]>;
+  random: { samples: number; seed: number; space: Record<string, SpaceEntry> } | null;
+  /** One trial per seed (absent: the experiment's own seeds). */
+  seeds: number[] | null;
+}
+
+/** One trial: its overrides (swept paths only), its seed and its resolved experiment. */
+export interface Trial {
+  key: string;
+  overrides: Record<string, JsonValue>;
+  seed: number;
+  experiment: Experiment;
+}
+
+/** `sweep.json`: the resolved sweep, enough to rerun it without the original files. */
+export interface SweepFile {
+  kind: 'bioprop-sweep';
+  spec: SweepSpec;
+  /** The sweep file and experiment file it was read from. */
+  source: { sweep: string; experiment: string };
+  /** The experiment document before any override (as read from its file). */
+  document: Record<string, unknown>;
+  maxSteps: number | null;
+  created: string;
+  trials: { key: string; overrides: Record<string, JsonValue>; seed: number }[];
+}
+
+export interface TrialMetrics {
+  testError: number | null;
+  bestValidationError: number | null;
+  trainLoss: number | null;
+  /** Wall-clock seconds of the trial's process. */
+  seconds: number;
+}
+
+/** One line of `trials.jsonl`. */
+export interface TrialRecord {
+  key: string;
+  overrides: Record<string, JsonValue>;
+  seed: number;
+  status: 'ok' | 'failed';
+  metrics: TrialMetrics;
+  error?: string;
+  started: string;
+  finished: string;
+  /** The trial's run folder, relative to the sweep folder. */
+  runFolder: string | null;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const PATH_RE = /^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/;
+
+function pathMap<T>(what: string, value: (v: unknown, path: string) => T) {
+  return custom<Record<string, T>>(
+    `an object of ${what} by settings path (e.g. "rule.options.feedbackInit")`,
+    (v, path) => {
+      if (!isObject(v)) return undefined;
+      const out: Record<string, T> = {};
+      for (const [k, x] of Object.entries(v)) {
+        if (!PATH_RE.test(k) || k.split('.').some((p) => p === '__proto__' || p === 'constructor' || p === 'prototype')) {
+          throw new OptionError(`${path}: "${k}" is not a settings path (keys joined by ., e.g. rule.options.lr)`);
+        }
+        out[k] = value(x, `${path}.${k}`);
+      }
+      return out;
+    },
+    { type: 'object' },
+  );
+}
+
+const range = (path: string, v: unknown, positive: boolean): [number, number] => {
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)) || !(v[0] < v[1]) || (positive && v[0] <= 0)) {
+    throw new OptionError(`${path} must be [low, high] with low < high${positive ? ' and low > 0' : ''}, got ${JSON.stringify(v)}`);
+  }
+  return [v[0], v[1]];
+};
+
+const spaceEntry = (v: unknown, path: string): SpaceEntry => {
+  if (!isObject(v) || Object.keys(v).length !== 1) throw new OptionError(`${path} must be one of { values: [...] }, { logUniform: [lo, hi] }, { uniform: [lo, hi] }, got ${JSON.stringify(v)}`);
+  const [k] = Object.keys(v);
+  if (k === 'values') return { values: nonEmptyList(v.values, `${path}.values`) };
+  if (k === 'logUniform') return { logUniform: range(`${path}.logUniform`, v.logUniform, true) };
+  if (k === 'uniform') return { uniform: range(`${path}.uniform`, v.uniform, false) };
+  throw new OptionError(`${path}: unknown option "${k}" (known: values, logUniform, uniform)`);
+};
+
+const nonEmptyList = (v: unknown, path: string): JsonValue[] => {
+  if (!Array.isArray(v) || v.length === 0) throw new OptionError(`${path} must be a non-empty array of values, got ${JSON.stringify(v)}`);
+  return v as JsonValue[];
+};
+
+const sweepSchema = options({
+  $schema: str().optional(),
+  name: custom<string>('a name of letters, digits, ., _ and - (it names the sweep folder)', (v) => (typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$/.test(v) ? v : undefined), { type: 'string' }),
+  description: str().optional(),
+  experiment: str().describe('the experiment file, relative to the sweep file'),
+  set: pathMap('fixed values', (x) => x as JsonValue).default({}),
+  grid: pathMap('lists of values', nonEmptyList).default({}),
+  random: options({
+    samples: num({ min: 1, max: 100000, integer: true }),
+    seed: num({ min: 0, max: 0xffffffff, integer: true }).default(0),
+    space: pathMap('distributions', spaceEntry),
+  })
+    .nullable()
+    .default(null),
+  seeds: list(num({ min: 0, max: 0xffffffff, integer: true }), { minItems: 1 }).nullable().default(null),
+});
+
+/** Validate a sweep document (unknown keys are usage errors naming the path). */
+export function parseSweep(doc: unknown, where = 'sweep'): SweepSpec {
+  try {
+    const { $schema: _s, description: _d, ...spec } = sweepSchema.parse(doc, where);
+    return spec as SweepSpec;
+  } catch (e) {
+    if (e instanceof OptionError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** A small seeded generator (mulberry32): the same seed draws the same random trials on every machine. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Four significant digits: random values stay readable in tables and keys. */
+const round = (x: number) => Number(x.toPrecision(4));
+
+/** The override combinations: the grid's product, each with every random sample. */
+export function combinations(spec: SweepSpec): Record<string, JsonValue>[] {
+  let combos: Record<string, JsonValue>[] = [{}];
+  for (const [path, values] of Object.entries(spec.grid)) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [path]: v })));
+  if (spec.random) {
+    const next = rng(spec.random.seed);
+    const samples = Array.from({ length: spec.random.samples }, () => {
+      const s: Record<string, JsonValue> = {};
+      for (const [path, d] of Object.entries(spec.random!.space)) {
+        if ('values' in d) s[path] = d.values[Math.floor(next() * d.values.length)];
+        else if ('uniform' in d) s[path] = round(d.uniform[0] + next() * (d.uniform[1] - d.uniform[0]));
+        else s[path] = round(Math.exp(Math.log(d.logUniform[0]) + next() * (Math.log(d.logUniform[1]) - Math.log(d.logUniform[0]))));
+      }
+      return s;
+    });
+    combos = combos.flatMap((c) => samples.map((s) => ({ ...c, ...s })));
+  }
+  return combos;
+}
+
+/** JSON with object keys sorted: equal experiments give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isObject(value)) {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => value[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export const trialKey = (experiment: Experiment): string => createHash('sha256').update(canonicalJson(experiment)).digest('hex').slice(0, 16);
+
+/** How a trial is named in messages: `lr=0.01 seed 1`. */
+export const describeOverrides = (o: Record<string, JsonValue>) =>
+  Object.entries(o)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+
+/**
+ * Every trial of a sweep, each experiment validated before anything runs: a bad value in one grid cell is a usage
+ * error naming the cell.
+ */
+export function expandTrials(spec: SweepSpec, document: Record<string, unknown>, maxSteps: number | null): Trial[] {
+  const base = structuredClone(document);
+  for (const [path, v] of Object.entries(spec.set)) applySet(base, `${path}=${JSON.stringify(v)}`);
+  if (maxSteps !== null) base.maxSteps = maxSteps;
+  const baseSeeds = spec.seeds ?? parseExperiment(structuredClone(base), `${spec.name}: experiment`).seeds;
+  const trials: Trial[] = [];
+  const seen = new Set<string>();
+  for (const overrides of combinations(spec)) {
+    for (const seed of baseSeeds) {
+      const where = `sweep ${spec.name}, trial ${describeOverrides(overrides) || '(no overrides)'} seed ${seed}: experiment`;
+      const doc = structuredClone(base);
+      try {
+        for (const [path, v] of Object.entries(overrides)) applySet(doc, `${path}=${JSON.stringify(v)}`);
+      } catch (e) {
+        throw new UsageError(`${where}: ${(e as Error).message}`);
+      }
+      doc.seeds = [seed];
+      const experiment = parseExperiment(doc, where);
+      if (experiment.rules.length !== 1) throw new UsageError(`${where}: a sweep trial trains one rule (sweep over rule instead of listing rules), got ${experiment.rules.length}`);
+      const key = trialKey(experiment);
+      // random samples can repeat a grid point: one trial each
+      if (seen.has(key)) continue;
+      seen.add(key);
+      trials.push({ key, overrides, seed, experiment });
+    }
+  }
+  return trials;
+}
+
+/** Read a sweep file and its experiment file (relative to the sweep file). */
+export function readSweep(file: string): { spec: SweepSpec; document: Record<string, unknown>; experimentFile: string } {
+  let doc: Record<string, unknown>;
+  try {
+    doc = readExperimentDocument(file);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(e.message.replace('an experiment file', 'a sweep file').replace('the experiment file', 'the sweep file'));
+    throw e;
+  }
+  const spec = parseSweep(doc, file);
+  const experimentFile = resolve(dirname(file), spec.experiment);
+  return { spec, document: readExperimentDocument(experimentFile), experimentFile };
+}
+
+/** The lines of a store (a line cut short by a crash is skipped). */
+export function readStore(folder: string): TrialRecord[] {
+  const file = join(folder, TRIALS_FILE);
+  if (!existsSync(file)) return [];
+  const out: TrialRecord[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as TrialRecord;
+      if (typeof r.key === 'string' && (r.status === 'ok' || r.status === 'failed')) out.push(r);
+    } catch {
+      // a partial last line from a crash
+    }
+  }
+  return out;
+}
+
+/** Append one record as one write of one line. */
+export function appendRecord(folder: string, record: TrialRecord): void {
+  appendFileSync(join(folder, TRIALS_FILE), `${JSON.stringify(record)}\n`);
+}
+
+export function readSweepFile(folder: string): SweepFile {
+  const file = join(folder, SWEEP_FILE);
+  if (!existsSync(file)) throw new UsageError(`${folder}: not a sweep folder (${SWEEP_FILE} is missing)`);
+  let value: SweepFile;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8')) as SweepFile;
+  } catch (e) {
+    throw new UsageError(`${file}: corrupt (${(e as Error).message})`);
+  }
+  if (value?.kind !== 'bioprop-sweep' || !isObject(value.document)) throw new UsageError(`${file}: not a bioprop sweep file`);
+  return value;
+}
+
+/** Make `<root>/<name>-<UTC>` (suffixed when taken) for a new sweep. */
+export function createSweepFolder(root: string, name: string): string {
+  try {
+    mkdirSync(root, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`runs folder ${root}: cannot create it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const base = join(root, `${name}-${utcStamp()}`);
+  for (let i = 1; i < 1000; i++) {
+    const dir = i === 1 ? base : `${base}-${i}`;
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UsageError(`sweep folder ${dir}: cannot create it (${(e as NodeJS.ErrnoException).code})`);
+    }
+  }
+  throw new UsageError(`sweep folder ${base}: too many sweeps started in the same second`);
+}
+
+/** The CLI's executable beside this module (dist/bin.js), else the script this process runs. */
+function cliScript(): string {
+  const here = fileURLToPath(new URL('./bin.js', import.meta.url));
+  return existsSync(here) ? here : process.argv[1];
+}
+
+const finite = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+
+/** Run one trial in a child process: `bioprop run <trial.json> --runs-dir trials/<key> --out result.json`. */
+function runTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) => void): Promise<TrialRecord> {
+  const dir = join(folder, 'trials', trial.key);
+  mkdirSync(dir, { recursive: true });
+  const experimentFile = join(dir, 'trial.json');
+  writeFileAtomic(experimentFile, `${JSON.stringify(trial.experiment, null, 2)}\n`);
+  const out = join(dir, `result-${utcStamp()}-${process.pid}.json`);
+  const log = join(dir, 'log.txt');
+  const fd = openSync(log, 'a');
+  const started = new Date();
+  const child = spawn(process.execPath, [...process.execArgv, cliScript(), 'run', experimentFile, '--runs-dir', dir, '--out', out, '--force'], {
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
+  track(child);
+  return new Promise((res) => {
+    const finish = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
+      closeSync(fd);
+      track(null);
+      const finished = new Date();
+      let results: ResultsFile | null = null;
+      try {
+        if (existsSync(out)) results = JSON.parse(readFileSync(out, 'utf8')) as ResultsFile;
+      } catch {
+        results = null;
+      }
+      const run = results?.runs?.[0];
+      const metrics: TrialMetrics = {
+        testError: finite(run?.testError),
+        bestValidationError: finite(run?.bestValidationError),
+        trainLoss: finite(run?.trainLoss),
+        seconds: Math.round((finished.getTime() - started.getTime()) / 10) / 100,
+      };
+      const runFolder = results ? findRunFolder(folder, trial.key) : null;
+      const ok = code === EXIT.ok && run !== undefined && !results?.failures?.length;
+      const record: TrialRecord = { key: trial.key, overrides: trial.overrides, seed: trial.seed, status: ok ? 'ok' : 'failed', metrics, started: started.toISOString(), finished: finished.toISOString(), runFolder };
+      if (!ok) {
+        record.error =
+          spawnError?.message ??
+          results?.failures?.[0]?.error ??
+          lastError(log) ??
+          (signal ? `killed by ${signal}` : `exit code ${code}`);
+      }
+      res(record);
+    };
+    child.on('error', (e) => finish(null, null, e));
+    child.on('close', (code, signal) => finish(code, signal));
+  });
+}
+
+/** The last `bioprop: …error…` line a trial printed. */
+function lastError(log: string): string | null {
+  try {
+    const lines = readFileSync(log, 'utf8').split('\n').filter((l) => /error|failed/i.test(l));
+    return lines.length ? lines[lines.length - 1].replace(/^bioprop: /, '').trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+function findRunFolder(folder: string, key: string): string | null {
+  const dir = join(folder, 'trials', key);
+  try {
+    const runs = readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+    return runs.length ? join('trials', key, runs[runs.length - 1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface SweepRunOptions {
+  folder: string;
+  trials: Trial[];
+  workers: number;
+  note: (line: string) => void;
+}
+
+/**
+ * Run the trials not already done (an `ok` line in the store), at most `workers` at once. Ctrl-C stops launching,
+ * kills the running children and keeps the store (their trials rerun on `--resume`).
+ */
+export async function runTrials(opts: SweepRunOptions): Promise<{ ran: number; failed: number; skipped: number; interrupted: boolean }> {
+  const done = new Set(readStore(opts.folder).filter((r) => r.status === 'ok').map((r) => r.key));
+  const todo = opts.trials.filter((t) => !done.has(t.key));
+  const skipped = opts.trials.length - todo.length;
+  if (skipped) opts.note(`${skipped} of ${opts.trials.length} trials already done`);
+  const children = new Set<ChildProcess>();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) return;
+    interrupted = true;
+    opts.note(`interrupt: launching no more trials; stopping ${children.size} running (they rerun on --resume)`);
+    for (const c of children) c.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSigint);
+  let next = 0;
+  let ran = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (!interrupted && next < todo.length) {
+      const trial = todo[next++];
+      let child: ChildProcess | null = null;
+      const record = await runTrial(opts.folder, trial, (c) => {
+        if (c) children.add((child = c));
+        else if (child) children.delete(child);
+      });
+      // a trial killed by Ctrl-C is not a result: it reruns on --resume
+      if (interrupted && record.status !== 'ok') break;
+      appendRecord(opts.folder, record);
+      ran++;
+      if (record.status === 'failed') failed++;
+      const what = `${describeOverrides(trial.overrides) || '(base)'} seed ${trial.seed}`;
+      const err = record.metrics.testError;
+      opts.note(
+        `[${ran + skipped}/${opts.trials.length}] ${record.status} ${trial.key} ${what}: ${record.status === 'ok' ? `test error ${err === null ? '–' : `${(err * 100).toFixed(2)}%`}` : record.error} (${record.metrics.seconds} s)`,
+      );
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.workers, todo.length)) }, worker));
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  return { ran, failed, skipped, interrupted };
+}

@@ -1,0 +1,179 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI_DIR, runCli, tempDir } from './helpers.js';
+
+const EXAMPLE = resolve(CLI_DIR, '..', '..', 'experiments', 'sweeps', 'fa-feedback-scale.yaml');
+
+interface StoreLine {
+  key: string;
+  overrides: Record<string, unknown>;
+  seed: number;
+  status: 'ok' | 'failed';
+  metrics: { testError: number | null; bestValidationError: number | null; trainLoss: number | null; seconds: number };
+  error?: string;
+  started: string;
+  finished: string;
+  runFolder: string | null;
+}
+
+const store = (folder: string): StoreLine[] =>
+  readFileSync(join(folder, 'trials.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StoreLine);
+
+const onlyFolder = (runs: string): string => {
+  const names = readdirSync(runs);
+  expect(names).toHaveLength(1);
+  return join(runs, names[0]);
+};
+
+/** Every folder under `dir` (relative paths, sorted). */
+const folders = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => join(d.parentPath, d.name).slice(dir.length + 1))
+    .sort();
+
+/** The same canonical JSON the sweep hashes: object keys sorted at every level. */
+const canonical = (v: unknown): string =>
+  Array.isArray(v)
+    ? `[${v.map(canonical).join(',')}]`
+    : v !== null && typeof v === 'object'
+      ? `{${Object.keys(v)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+          .join(',')}}`
+      : JSON.stringify(v);
+
+const BASE = `name: tiny
+data: { name: digits, limitTrain: 300, limitTest: 100 }
+arch: 784-16-10
+rule: bp
+optimizer: { name: sgd, lr: 0.1 }
+loss: mse
+epochs: 1
+backend: wasm
+metrics: { angles: false }
+`;
+
+describe('bioprop sweep', () => {
+  it('runs the example grid (2 feedback scales × 2 learning rates × 2 seeds) in child processes, two at once; --resume runs nothing new; the report matches the store', async () => {
+    const cwd = tempDir();
+    const r = await runCli(['sweep', EXAMPLE, '--max-steps', '2', '--workers', '2', '--runs-dir', 'runs'], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    const folder = onlyFolder(join(cwd, 'runs'));
+    expect(folder).toMatch(/fa-feedback-scale-\d{8}T\d{6}Z$/);
+    const sweep = JSON.parse(readFileSync(join(folder, 'sweep.json'), 'utf8'));
+    expect(sweep.trials).toHaveLength(2 * 2 * 2);
+    expect(sweep.maxSteps).toBe(2);
+
+    const lines = store(folder);
+    expect(lines).toHaveLength(8);
+    expect(new Set(lines.map((l) => l.key))).toEqual(new Set(sweep.trials.map((t: { key: string }) => t.key)));
+    const combos = new Set(lines.map((l) => JSON.stringify([l.overrides, l.seed])));
+    expect(combos.size).toBe(8);
+    for (const l of lines) {
+      expect(l.status).toBe('ok');
+      expect(Object.keys(l.overrides).sort()).toEqual(['optimizer.lr', 'rule.options.feedbackInit']);
+      expect([1, 2]).toContain(l.seed);
+      for (const m of [l.metrics.testError, l.metrics.bestValidationError, l.metrics.trainLoss, l.metrics.seconds]) expect(Number.isFinite(m)).toBe(true);
+      // each trial ran as `bioprop run` in its own run folder, with its overrides, its one seed and the step limit
+      const trial = JSON.parse(readFileSync(join(folder, 'trials', l.key, 'trial.json'), 'utf8'));
+      expect(createHash('sha256').update(canonical(trial)).digest('hex').startsWith(l.key)).toBe(true);
+      expect(trial).toMatchObject({ seeds: [l.seed], maxSteps: 2, optimizer: { lr: l.overrides['optimizer.lr'] }, rules: [{ id: 'fa', options: { feedbackInit: l.overrides['rule.options.feedbackInit'] } }] });
+      expect(trial.data).toMatchObject({ limitTrain: 1000, limitTest: 300, validation: 100 });
+      const results = JSON.parse(readFileSync(join(folder, l.runFolder!, 'results.json'), 'utf8'));
+      expect(results.complete).toBe(true);
+      expect(results.runs[0].testError).toBe(l.metrics.testError);
+    }
+    // with two workers, some two trials ran at the same time
+    const spans = lines.map((l) => [Date.parse(l.started), Date.parse(l.finished)]);
+    const overlapped = spans.some(([s1, f1], i) => spans.some(([s2, f2], j) => i !== j && s1 < f2 && s2 < f1));
+    expect(overlapped).toBe(true);
+    // and never more than two
+    const maxAtOnce = Math.max(...spans.map(([s]) => spans.filter(([s2, f2]) => s2 <= s && s < f2).length));
+    expect(maxAtOnce).toBeLessThanOrEqual(2);
+
+    const before = folders(folder);
+    const again = await runCli(['sweep', '--resume', folder, '--workers', '2'], cwd);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/8 of 8 trials already done/);
+    expect(store(folder)).toHaveLength(8);
+    expect(folders(folder)).toEqual(before);
+
+    const rep = await runCli(['sweep', 'report', folder, '--out', 'report.md'], cwd);
+    expect(rep.code, rep.stderr).toBe(0);
+    const md = readFileSync(join(cwd, 'report.md'), 'utf8');
+    const rows = md
+      .split('\n')
+      .filter((l) => /^\| \{"uniform"/.test(l))
+      .slice(0, 4)
+      .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
+    expect(rows).toHaveLength(4);
+    const means: number[] = [];
+    for (const [init, lr, mean, std, seeds, failed] of rows) {
+      const errs = lines.filter((l) => JSON.stringify(l.overrides['rule.options.feedbackInit']) === init && String(l.overrides['optimizer.lr']) === lr).map((l) => l.metrics.testError!);
+      expect(errs).toHaveLength(2);
+      const m = (errs[0] + errs[1]) / 2;
+      expect(mean).toBe((m * 100).toFixed(2));
+      expect(std).toBe((Math.abs(errs[0] - errs[1]) / Math.SQRT2 * 100).toFixed(2));
+      expect([seeds, failed]).toEqual(['2', '0']);
+      means.push(m);
+    }
+    // best first
+    expect(means).toEqual([...means].sort((a, b) => a - b));
+    expect(md).toMatch(/### optimizer\.lr/);
+    // an existing report is kept unless --force
+    const refused = await runCli(['sweep', 'report', folder, '--out', 'report.md'], cwd);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/exists.*--force/);
+    expect((await runCli(['sweep', 'report', folder, '--out', 'report.md', '--force'], cwd)).code).toBe(0);
+  }, 120_000);
+
+  it('records a trial that diverges as failed (exit 1) and reruns only that one on --resume', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'base.yaml'), BASE);
+    writeFileSync(join(cwd, 'div.yaml'), 'name: div\nexperiment: base.yaml\ngrid:\n  optimizer.lr: [0.1, 1.0e+30]\nseeds: [3]\n');
+    const r = await runCli(['sweep', 'div.yaml', '--max-steps', '6'], cwd);
+    expect(r.code, r.stderr).toBe(1);
+    const folder = onlyFolder(join(cwd, 'runs'));
+    const lines = store(folder);
+    expect(lines.map((l) => [l.overrides['optimizer.lr'], l.status]).sort()).toEqual([
+      [0.1, 'ok'],
+      [1e30, 'failed'],
+    ]);
+    const failed = lines.find((l) => l.status === 'failed')!;
+    expect(failed.error).toMatch(/diverged/);
+    expect(failed.metrics.testError).toBeNull();
+
+    const again = await runCli(['sweep', '--resume', folder], cwd);
+    expect(again.code).toBe(1);
+    const after = store(folder);
+    expect(after).toHaveLength(3);
+    expect(after[2]).toMatchObject({ key: failed.key, status: 'failed' });
+  }, 60_000);
+
+  it('refuses a bad value in one grid cell, and unknown keys, before anything runs (exit 2)', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'base.yaml'), BASE);
+    writeFileSync(join(cwd, 'bad.yaml'), 'name: bad\nexperiment: base.yaml\ngrid:\n  batchSize: [16, -4]\n');
+    const bad = await runCli(['sweep', 'bad.yaml'], cwd);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/trial batchSize=-4 seed 0: experiment\.batchSize must be an integer ≥ 1/);
+    expect(existsSync(join(cwd, 'runs'))).toBe(false);
+
+    writeFileSync(join(cwd, 'typo.yaml'), 'name: typo\nexperiment: base.yaml\nrandom: { samples: 2, space: { lr: { logUniform: [0.001, 0.1] } }, sead: 1 }\n');
+    const typo = await runCli(['sweep', 'typo.yaml'], cwd);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/typo\.yaml\.random: unknown option "sead"/);
+
+    writeFileSync(join(cwd, 'opt.yaml'), 'name: opt\nexperiment: base.yaml\ngrid:\n  rule: [{ id: fa, options: { feedbackInit: nonsense } }]\n');
+    const opt = await runCli(['sweep', 'opt.yaml'], cwd);
+    expect(opt.code).toBe(2);
+    expect(opt.stderr).toMatch(/feedbackInit/);
+    expect(existsSync(join(cwd, 'runs'))).toBe(false);
+  }, 60_000);
+});
