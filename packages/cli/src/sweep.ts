@@ -309,6 +309,9 @@ function cliScript(): string {
   return existsSync(here) ? here : process.argv[1];
 }
 
+/** This process's node flags (module hooks, memory limits) for the trials, without a debugger's port. */
+const nodeFlags = () => process.execArgv.filter((a) => !/^--inspect/.test(a));
+
 const finite = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 
 /** Run one trial in a child process: `bioprop run <trial.json> --runs-dir trials/<key> --out result.json`. */
@@ -321,7 +324,7 @@ function runTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) 
   const log = join(dir, 'log.txt');
   const fd = openSync(log, 'a');
   const started = new Date();
-  const child = spawn(process.execPath, [...process.execArgv, cliScript(), 'run', experimentFile, '--runs-dir', dir, '--out', out, '--force'], {
+  const child = spawn(process.execPath, [...nodeFlags(), cliScript(), 'run', experimentFile, '--runs-dir', dir, '--out', out, '--force'], {
     stdio: ['ignore', fd, fd],
     env: { ...process.env, FORCE_COLOR: '0' },
   });

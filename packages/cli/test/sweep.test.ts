@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI_DIR, runCli, tempDir } from './helpers.js';
+import { CLI_DIR, runCli, startCli, tempDir } from './helpers.js';
 
 const EXAMPLE = resolve(CLI_DIR, '..', '..', 'experiments', 'sweeps', 'fa-feedback-scale.yaml');
 
@@ -133,28 +133,49 @@ describe('bioprop sweep', () => {
     expect((await runCli(['sweep', 'report', folder, '--out', 'report.md', '--force'], cwd)).code).toBe(0);
   }, 120_000);
 
-  it('records a trial that diverges as failed (exit 1) and reruns only that one on --resume', async () => {
+  it('Ctrl-C stops launching and keeps the store; --resume finishes without repeating a stored trial, records a diverging trial as failed (exit 1), and a second --resume reruns only that one', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'base.yaml'), BASE);
-    writeFileSync(join(cwd, 'div.yaml'), 'name: div\nexperiment: base.yaml\ngrid:\n  optimizer.lr: [0.1, 1.0e+30]\nseeds: [3]\n');
-    const r = await runCli(['sweep', 'div.yaml', '--max-steps', '6'], cwd);
-    expect(r.code, r.stderr).toBe(1);
+    writeFileSync(join(cwd, 'three.yaml'), 'name: three\nexperiment: base.yaml\ngrid:\n  optimizer.lr: [0.1, 1.0e+30, 0.02]\nseeds: [3]\n');
+    const { child, done } = startCli(['sweep', 'three.yaml', '--workers', '1', '--max-steps', '6'], cwd);
+    // interrupt once the first trial is stored (an event, not a time)
+    const storeFile = () => {
+      const runs = join(cwd, 'runs');
+      const [name] = existsSync(runs) ? readdirSync(runs) : [];
+      return name ? join(runs, name, 'trials.jsonl') : null;
+    };
+    while (!(storeFile() && existsSync(storeFile()!))) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/sweep --resume/);
     const folder = onlyFolder(join(cwd, 'runs'));
-    const lines = store(folder);
-    expect(lines.map((l) => [l.overrides['optimizer.lr'], l.status]).sort()).toEqual([
+    const stored = store(folder);
+    expect(stored.length).toBeGreaterThanOrEqual(1);
+    expect(stored.length).toBeLessThan(3);
+    expect(stored[0]).toMatchObject({ overrides: { 'optimizer.lr': 0.1 }, status: 'ok' });
+
+    const again = await runCli(['sweep', '--resume', folder, '--workers', '1'], cwd);
+    expect(again.code, again.stderr).toBe(1);
+    const after = store(folder);
+    expect(after).toHaveLength(3);
+    expect(after.slice(0, stored.length)).toEqual(stored);
+    expect(new Set(after.map((l) => l.key)).size).toBe(3);
+    expect(after.map((l) => [l.overrides['optimizer.lr'], l.status]).sort()).toEqual([
+      [0.02, 'ok'],
       [0.1, 'ok'],
       [1e30, 'failed'],
     ]);
-    const failed = lines.find((l) => l.status === 'failed')!;
+    const failed = after.find((l) => l.status === 'failed')!;
     expect(failed.error).toMatch(/diverged/);
     expect(failed.metrics.testError).toBeNull();
 
-    const again = await runCli(['sweep', '--resume', folder], cwd);
-    expect(again.code).toBe(1);
-    const after = store(folder);
-    expect(after).toHaveLength(3);
-    expect(after[2]).toMatchObject({ key: failed.key, status: 'failed' });
-  }, 60_000);
+    const third = await runCli(['sweep', '--resume', folder], cwd);
+    expect(third.code).toBe(1);
+    const last = store(folder);
+    expect(last).toHaveLength(4);
+    expect(last[3]).toMatchObject({ key: failed.key, status: 'failed' });
+  }, 90_000);
 
   it('refuses a bad value in one grid cell, and unknown keys, before anything runs (exit 2)', async () => {
     const cwd = tempDir();
