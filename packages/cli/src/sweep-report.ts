@@ -13,6 +13,8 @@ export interface SweepRow {
   std: number | null;
   /** Trials of the combination that failed. */
   failed: number;
+  /** Epochs its finished trials reached (with halving, the rung each stopped at). */
+  epochs: number[];
 }
 
 /** Each trial's latest record (an `ok` line beats a failed one: a rerun that succeeded). */
@@ -39,12 +41,17 @@ export function sweepRows(records: TrialRecord[]): SweepRow[] {
   for (const r of latestRecords(records)) {
     const id = canonicalJson(r.overrides);
     let g = groups.get(id);
-    if (!g) groups.set(id, (g = { overrides: r.overrides, errors: [], mean: null, std: null, failed: 0 }));
-    if (r.status === 'ok' && r.metrics.testError !== null) g.errors.push(r.metrics.testError);
+    if (!g) groups.set(id, (g = { overrides: r.overrides, errors: [], mean: null, std: null, failed: 0, epochs: [] }));
+    if (r.status === 'ok' && r.metrics.testError !== null) {
+      g.errors.push(r.metrics.testError);
+      if (r.epochs !== undefined && !g.epochs.includes(r.epochs)) g.epochs.push(r.epochs);
+    }
     else g.failed++;
   }
   const rows = [...groups.values()].map((g) => ({ ...g, mean: g.errors.length ? mean(g.errors) : null, std: g.errors.length ? std(g.errors) : null }));
-  return rows.sort((a, b) => (a.mean ?? Infinity) - (b.mean ?? Infinity));
+  // with halving, the combinations that trained longest come first
+  const reached = (r: SweepRow) => Math.max(0, ...r.epochs);
+  return rows.sort((a, b) => reached(b) - reached(a) || (a.mean ?? Infinity) - (b.mean ?? Infinity));
 }
 
 const pct = (x: number | null) => (x === null ? '–' : (x * 100).toFixed(2));
@@ -63,11 +70,13 @@ export function sweepReport(folder: string): string {
     `${sweep.trials.length} trials: ${latest.filter((r) => r.status === 'ok').length} ok, ${latest.filter((r) => r.status === 'failed').length} failed, ${sweep.trials.length - latest.length} not run. Test error (%) over seeds, best first.`,
     '',
   );
-  const header = [...(paths.length ? paths : ['overrides']), 'test error (%)', 'std', 'seeds', 'failed'];
+  const halving = rows.some((r) => r.epochs.length > 0);
+  const header = [...(paths.length ? paths : ['overrides']), 'test error (%)', 'std', 'seeds', 'failed', ...(halving ? ['epochs'] : [])];
   lines.push(`| ${header.map(cell).join(' | ')} |`, `|${header.map(() => ' --- ').join('|')}|`);
   for (const r of rows) {
     const keys = paths.length ? paths.map((p) => (p in r.overrides ? show(r.overrides[p]) : '')) : [describeOverrides(r.overrides) || '(base)'];
-    lines.push(`| ${[...keys, pct(r.mean), pct(r.std), String(r.errors.length), String(r.failed)].map(cell).join(' | ')} |`);
+    const epochs = halving ? [r.epochs.sort((a, b) => a - b).join(', ')] : [];
+    lines.push(`| ${[...keys, pct(r.mean), pct(r.std), String(r.errors.length), String(r.failed), ...epochs].map(cell).join(' | ')} |`);
   }
   if (paths.length) {
     lines.push('', '## Sensitivity', '', 'For each swept path: the best mean test error (%) among the combinations with each value.', '');

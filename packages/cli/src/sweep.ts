@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OptionError, custom, list, num, options, str, type JsonValue } from '@bioprop/core';
+import { OptionError, custom, list, num, oneOf, options, str, type JsonValue } from '@bioprop/core';
 import { EXIT, UsageError } from './errors.js';
 import type { ResultsFile } from './execute.js';
 import { applySet, parseExperiment, readExperimentDocument, type Experiment } from './experiment.js';
@@ -30,7 +30,14 @@ export interface SweepSpec {
   random: { samples: number; seed: number; space: Record<string, SpaceEntry> } | null;
   /** One trial per seed (absent: the experiment's own seeds). */
   seeds: number[] | null;
+  /**
+   * Asynchronous successive halving (ASHA): every trial first trains `minEpochs`; the best 1/`factor` of a rung
+   * (by `metric`) train on to `factor` times as many epochs, up to the experiment's epochs.
+   */
+  halving: { minEpochs: number; factor: number; metric: HalvingMetric } | null;
 }
+
+export type HalvingMetric = 'bestValidationError' | 'testError' | 'trainLoss';
 
 /** One trial: its overrides (swept paths only), its seed and its resolved experiment. */
 export interface Trial {
@@ -73,6 +80,16 @@ export interface TrialRecord {
   finished: string;
   /** The trial's run folder, relative to the sweep folder. */
   runFolder: string | null;
+  /** With `halving`: the rung (0 first) and the epochs trained so far. */
+  rung?: number;
+  epochs?: number;
+}
+
+/** One step of a trial: its first run (or, with a run folder, training on) to this many epochs. */
+interface Stage {
+  epochs?: number;
+  rung?: number;
+  resumeFolder?: string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -132,6 +149,13 @@ const sweepSchema = options({
     .nullable()
     .default(null),
   seeds: list(num({ min: 0, max: 0xffffffff, integer: true }), { minItems: 1 }).nullable().default(null),
+  halving: options({
+    minEpochs: num({ min: 1, integer: true }).describe('epochs every trial trains first'),
+    factor: num({ min: 2 }).default(3).describe('keep the best 1/factor of each rung; the next rung trains factor times as many epochs'),
+    metric: oneOf('bestValidationError', 'testError', 'trainLoss').default('bestValidationError').describe('what ranks trials (lower is better)'),
+  })
+    .nullable()
+    .default(null),
 });
 
 /** Validate a sweep document (unknown keys are usage errors naming the path). */
@@ -209,7 +233,7 @@ export function expandTrials(spec: SweepSpec, document: Record<string, unknown>,
   const base = structuredClone(document);
   for (const [path, v] of Object.entries(spec.set)) applySet(base, `${path}=${JSON.stringify(v)}`);
   if (maxSteps !== null) base.maxSteps = maxSteps;
-  const baseSeeds = spec.seeds ?? parseExperiment(structuredClone(base), `${spec.name}: experiment`).seeds;
+  const baseSeeds = spec.seeds ?? parseExperiment(structuredClone(base), `sweep ${spec.name}: experiment`).seeds;
   const trials: Trial[] = [];
   const seen = new Set<string>();
   for (const overrides of combinations(spec)) {
@@ -224,6 +248,12 @@ export function expandTrials(spec: SweepSpec, document: Record<string, unknown>,
       doc.seeds = [seed];
       const experiment = parseExperiment(doc, where);
       if (experiment.rules.length !== 1) throw new UsageError(`${where}: a sweep trial trains one rule (sweep over rule instead of listing rules), got ${experiment.rules.length}`);
+      if (spec.halving) {
+        if (spec.halving.minEpochs >= experiment.epochs) throw new UsageError(`${where}: halving.minEpochs (${spec.halving.minEpochs}) must be below the experiment's epochs (${experiment.epochs})`);
+        if (spec.halving.metric === 'bestValidationError' && experiment.data.validation === 0) {
+          throw new UsageError(`${where}: halving ranks trials by bestValidationError, which needs data.validation > 0 (or choose halving.metric)`);
+        }
+      }
       const key = trialKey(experiment);
       // random samples can repeat a grid point: one trial each
       if (seen.has(key)) continue;
@@ -315,16 +345,18 @@ const nodeFlags = () => process.execArgv.filter((a) => !/^--inspect/.test(a));
 const finite = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 
 /** Run one trial in a child process: `bioprop run <trial.json> --runs-dir trials/<key> --out result.json`. */
-function runTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) => void): Promise<TrialRecord> {
+function runTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) => void, stage: Stage = {}): Promise<TrialRecord> {
   const dir = join(folder, 'trials', trial.key);
   mkdirSync(dir, { recursive: true });
   const experimentFile = join(dir, 'trial.json');
   writeFileAtomic(experimentFile, `${JSON.stringify(trial.experiment, null, 2)}\n`);
-  const out = join(dir, `result-${utcStamp()}-${process.pid}.json`);
+  const out = join(dir, `result-${utcStamp()}-${process.pid}-${stage.rung ?? 0}.json`);
   const log = join(dir, 'log.txt');
   const fd = openSync(log, 'a');
   const started = new Date();
-  const child = spawn(process.execPath, [...nodeFlags(), cliScript(), 'run', experimentFile, '--runs-dir', dir, '--out', out, '--force'], {
+  const epochs = stage.epochs === undefined ? [] : ['--epochs', String(stage.epochs)];
+  const args = stage.resumeFolder ? ['--resume', join(folder, stage.resumeFolder), ...epochs] : [experimentFile, '--runs-dir', dir, ...epochs];
+  const child = spawn(process.execPath, [...nodeFlags(), cliScript(), 'run', ...args, '--out', out, '--force'], {
     stdio: ['ignore', fd, fd],
     env: { ...process.env, FORCE_COLOR: '0' },
   });
@@ -347,9 +379,10 @@ function runTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) 
         trainLoss: finite(run?.trainLoss),
         seconds: Math.round((finished.getTime() - started.getTime()) / 10) / 100,
       };
-      const runFolder = results ? findRunFolder(folder, trial.key) : null;
+      const runFolder = stage.resumeFolder ?? (results ? findRunFolder(folder, trial.key) : null);
       const ok = code === EXIT.ok && run !== undefined && !results?.failures?.length;
       const record: TrialRecord = { key: trial.key, overrides: trial.overrides, seed: trial.seed, status: ok ? 'ok' : 'failed', metrics, started: started.toISOString(), finished: finished.toISOString(), runFolder };
+      if (stage.rung !== undefined) Object.assign(record, { rung: stage.rung, epochs: stage.epochs });
       if (!ok) {
         record.error =
           spawnError?.message ??
@@ -437,6 +470,103 @@ export async function runTrials(opts: SweepRunOptions): Promise<{ ran: number; f
   };
   try {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.workers, todo.length)) }, worker));
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  return { ran, failed, skipped, interrupted };
+}
+
+/** The epochs of each rung: minEpochs, ×factor, … below the full budget, then the full budget. */
+export function rungEpochs(minEpochs: number, factor: number, epochs: number): number[] {
+  const out: number[] = [];
+  for (let e = minEpochs; e < epochs; e = Math.max(e + 1, Math.round(e * factor))) out.push(e);
+  out.push(epochs);
+  return out;
+}
+
+/**
+ * ASHA (Li et al. 2020) on local workers: a free worker promotes the best trial of the highest rung that has one in
+ * its top 1/factor not yet promoted, else starts a new trial at rung 0. Promotion trains the same run folder on
+ * (`bioprop run --resume <folder> --epochs e`). The store holds one line per rung reached, so a rerun picks up the
+ * rungs where they stood.
+ */
+export async function runHalving(opts: SweepRunOptions & { halving: NonNullable<SweepSpec['halving']> }): Promise<{ ran: number; failed: number; skipped: number; interrupted: boolean }> {
+  const { halving } = opts;
+  const budget = opts.trials[0]?.experiment.epochs ?? 1;
+  const rungs = rungEpochs(halving.minEpochs, halving.factor, budget);
+  const top = rungs.length - 1;
+  const byKey = new Map(opts.trials.map((t) => [t.key, t]));
+  /** results[k]: key → its ok record at rung k. */
+  const results = rungs.map(() => new Map<string, TrialRecord>());
+  const failedKeys = new Set<string>();
+  for (const r of readStore(opts.folder)) {
+    if (!byKey.has(r.key) || r.rung === undefined || r.rung > top) continue;
+    if (r.status === 'ok') results[r.rung].set(r.key, r);
+  }
+  const skipped = opts.trials.filter((t) => results[top].has(t.key)).length;
+  if (skipped) opts.note(`${skipped} of ${opts.trials.length} trials already at the full ${budget} epochs`);
+  const busy = new Set<string>();
+  const score = (r: TrialRecord) => r.metrics[halving.metric] ?? Infinity;
+  const nextStage = (): { trial: Trial; rung: number; resumeFolder?: string } | null => {
+    for (let k = top - 1; k >= 0; k--) {
+      const done = [...results[k].values()].sort((a, b) => score(a) - score(b));
+      const keep = Math.floor(done.length / halving.factor);
+      for (const r of done.slice(0, keep)) {
+        if (busy.has(r.key) || failedKeys.has(r.key) || results[k + 1].has(r.key) || !r.runFolder) continue;
+        return { trial: byKey.get(r.key)!, rung: k + 1, resumeFolder: r.runFolder };
+      }
+    }
+    const fresh = opts.trials.find((t) => !busy.has(t.key) && !failedKeys.has(t.key) && !results.some((m) => m.has(t.key)));
+    return fresh ? { trial: fresh, rung: 0 } : null;
+  };
+  const children = new Set<ChildProcess>();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) return;
+    interrupted = true;
+    opts.note(`interrupt: launching no more trials; stopping ${children.size} running (they rerun on --resume)`);
+    for (const c of children) c.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSigint);
+  let ran = 0;
+  let failed = 0;
+  const running = new Set<Promise<void>>();
+  try {
+    for (;;) {
+      while (!interrupted && running.size < opts.workers) {
+        const stage = nextStage();
+        if (!stage) break;
+        busy.add(stage.trial.key);
+        let child: ChildProcess | null = null;
+        const p: Promise<void> = runTrial(
+          opts.folder,
+          stage.trial,
+          (c) => {
+            if (c) children.add((child = c));
+            else if (child) children.delete(child);
+          },
+          { rung: stage.rung, epochs: rungs[stage.rung], resumeFolder: stage.resumeFolder },
+        ).then((record) => {
+          busy.delete(stage.trial.key);
+          running.delete(p);
+          if (interrupted && record.status !== 'ok') return;
+          appendRecord(opts.folder, record);
+          ran++;
+          if (record.status === 'ok') results[stage.rung].set(record.key, record);
+          else {
+            failed++;
+            failedKeys.add(record.key);
+          }
+          const err = record.metrics.testError;
+          opts.note(
+            `rung ${stage.rung} (${rungs[stage.rung]} epochs) ${record.status} ${record.key} ${describeOverrides(stage.trial.overrides) || '(base)'} seed ${stage.trial.seed}: ${record.status === 'ok' ? `test error ${err === null ? '–' : `${(err * 100).toFixed(2)}%`}` : record.error} (${record.metrics.seconds} s)`,
+          );
+        });
+        running.add(p);
+      }
+      if (running.size === 0) break;
+      await Promise.race(running);
+    }
   } finally {
     process.off('SIGINT', onSigint);
   }

@@ -177,6 +177,34 @@ describe('bioprop sweep', () => {
     expect(last[3]).toMatchObject({ key: failed.key, status: 'failed' });
   }, 90_000);
 
+  it('successive halving: every trial trains 1 epoch, the best third by validation error trains on to 3 in its own run folder; --resume runs nothing new', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'base.yaml'), BASE.replace('limitTrain: 300', 'limitTrain: 250, validation: 50').replace('loss: mse\n', '').replace('epochs: 1', 'epochs: 3'));
+    writeFileSync(join(cwd, 'asha.yaml'), 'name: asha\nexperiment: base.yaml\ngrid:\n  optimizer.lr: [0.003, 0.03, 0.3]\nseeds: [5]\nhalving: { minEpochs: 1, factor: 3 }\n');
+    const r = await runCli(['sweep', 'asha.yaml', '--workers', '2'], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/rungs of 1, 3 epochs/);
+    const folder = onlyFolder(join(cwd, 'runs'));
+    const lines = store(folder) as (StoreLine & { rung: number; epochs: number })[];
+    expect(lines.map((l) => [l.rung, l.epochs])).toEqual([[0, 1], [0, 1], [0, 1], [1, 3]]);
+    const first = lines.slice(0, 3);
+    const best = [...first].sort((a, b) => a.metrics.bestValidationError! - b.metrics.bestValidationError!)[0];
+    expect(lines[3].key).toBe(best.key);
+    expect(lines[3].runFolder).toBe(best.runFolder);
+    const results = JSON.parse(readFileSync(join(folder, lines[3].runFolder!, 'results.json'), 'utf8'));
+    expect(results.runs[0].history).toHaveLength(3);
+    expect(results.runs[0].testError).toBe(lines[3].metrics.testError);
+
+    const again = await runCli(['sweep', '--resume', folder], cwd);
+    expect(again.code, again.stderr).toBe(0);
+    expect(store(folder)).toHaveLength(4);
+    const rep = await runCli(['sweep', 'report', folder], cwd);
+    // the promoted combination first, with the epochs it reached
+    const firstRow = rep.stdout.split('\n').find((l) => /^\| 0\.\d/.test(l))!;
+    expect(firstRow.split('|').map((c) => c.trim())[1]).toBe(String(best.overrides['optimizer.lr']));
+    expect(firstRow.trim().endsWith('| 3 |')).toBe(true);
+  }, 90_000);
+
   it('refuses a bad value in one grid cell, and unknown keys, before anything runs (exit 2)', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'base.yaml'), BASE);

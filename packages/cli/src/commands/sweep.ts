@@ -8,7 +8,7 @@ import { integer } from '../options/values.js';
 import { checkOutputFile, writeFileAtomic, writeOutputFile } from '../run-folder.js';
 import { checkExperiment } from '../session.js';
 import { commandLine } from '../options/invocation.js';
-import { SWEEP_FILE, TRIALS_FILE, createSweepFolder, expandTrials, readSweep, readSweepFile, runTrials, type SweepFile, type Trial } from '../sweep.js';
+import { SWEEP_FILE, TRIALS_FILE, createSweepFolder, expandTrials, readSweep, readSweepFile, rungEpochs, runHalving, runTrials, type SweepFile, type Trial } from '../sweep.js';
 import { sweepReport } from '../sweep-report.js';
 import type { CommandContext } from './context.js';
 
@@ -86,7 +86,10 @@ async function runSweep(file: string | undefined, flags: SweepFlags, ctx: Comman
   const workers = flags.workers ?? availableParallelism();
   note(`sweep folder: ${folder}`);
   note(`${resolved.spec.name}: ${trials.length} trials, up to ${workers} at once`);
-  const outcome = await runTrials({ folder, trials, workers, note });
+  const halving = resolved.spec.halving;
+  if (halving && new Set(trials.map((t) => t.experiment.epochs)).size > 1) throw new UsageError('halving needs one epoch budget for every trial (do not sweep epochs with it)');
+  if (halving) note(`successive halving: rungs of ${rungEpochs(halving.minEpochs, halving.factor, trials[0].experiment.epochs).join(', ')} epochs, the best 1/${halving.factor} by ${halving.metric} go on`);
+  const outcome = halving ? await runHalving({ folder, trials, workers, note, halving }) : await runTrials({ folder, trials, workers, note });
   if (outcome.interrupted) {
     note(`stopped: ${join(folder, TRIALS_FILE)} keeps the finished trials; continue with: ${commandLine(ctx.bin, ['sweep', '--resume', folder])}`);
     return EXIT.interrupted;
