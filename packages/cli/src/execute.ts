@@ -120,6 +120,8 @@ export async function executeExperiment(
         checkpointDir: dir,
         resumeExtra: extra && (extra.result === undefined || extra.result.stoppedBy === null) ? extra : undefined,
         metrics: (line) => folder.metrics(line as Record<string, JsonValue>),
+        // a process killed after its last checkpoint logged steps the resumed run logs again
+        onStart: (step) => folder.rewindMetrics(key, step),
         tag: exp.seeds.length > 1 ? `[${label} seed ${seed}]` : `[${label}]`,
       });
     } catch (err) {

@@ -37,6 +37,11 @@ export interface RunFolder {
   checkpointDir(key: string): string;
   /** Append one line to metrics.jsonl. */
   metrics(line: Record<string, JsonValue>): void;
+  /**
+   * Drop run `run`'s metrics lines past `step` (its resumed position): what a killed process logged after its last
+   * checkpoint is logged again by the resumed run, and would otherwise appear twice.
+   */
+  rewindMetrics(run: string, step: number): void;
   /** Write (atomically) a file of the folder. */
   write(name: string, text: string): void;
   writeJson(name: string, value: unknown): void;
@@ -47,9 +52,28 @@ function folder(dir: string): RunFolder {
     dir,
     checkpointDir: (key) => join(dir, 'checkpoints', key),
     metrics: (line) => appendFileSync(join(dir, METRICS_FILE), `${JSON.stringify(line)}\n`),
+    rewindMetrics: (run, step) => rewindMetrics(join(dir, METRICS_FILE), run, step),
     write: (name, text) => writeFileAtomic(join(dir, name), text),
     writeJson: (name, value) => writeFileAtomic(join(dir, name), `${JSON.stringify(value, null, 2)}\n`),
   };
+}
+
+/** Rewrite (atomically) a metrics file without `run`'s lines past `step`; other lines, unreadable ones too, stay. */
+function rewindMetrics(file: string, run: string, step: number): void {
+  if (!existsSync(file)) return;
+  const lines = readFileSync(file, 'utf8').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const keep = lines.filter((text) => {
+    let line: unknown;
+    try {
+      line = JSON.parse(text);
+    } catch {
+      return true;
+    }
+    const l = line as { run?: unknown; step?: unknown } | null;
+    return !(l && l.run === run && typeof l.step === 'number' && l.step > step);
+  });
+  if (keep.length < lines.length) writeFileAtomic(file, keep.map((l) => `${l}\n`).join(''));
 }
 
 /**

@@ -409,6 +409,8 @@ export interface RunContext {
   resumeExtra?: RunCheckpointExtra;
   /** Each metrics line (JSON Lines in the run folder). */
   metrics?: (line: Record<string, JsonValue>) => void;
+  /** Called once the run's position is known (0, or its checkpoint's step), before it logs any metrics. */
+  onStart?: (step: number) => void;
   /** Label of progress lines, e.g. `[fa seed 1]`. */
   tag: string;
 }
@@ -461,6 +463,7 @@ export async function runOne(ctx: RunContext): Promise<RunOutcome> {
       samples = extra.samples;
       partialEpochSeconds = trainer.position.batch > 0 ? extra.partialEpochSeconds : 0;
     }
+    ctx.onStart?.(trainer.position.step);
     const save = async (result?: RunResult) => {
       const extra: RunCheckpointExtra = { kind: 'bioprop-cli-run', version: 2, spec, history, trainSeconds, samples, partialEpochSeconds, result, backend: ctx.backend };
       await saveCheckpoint(ctx.checkpointDir, { network: trainer.network, boundRule: trainer.boundRule, trainer, extra: extra as unknown as JsonValue });
