@@ -5,6 +5,7 @@
 import { pathToFileURL } from 'node:url';
 import type { RuleEntry } from '@bioprop/core';
 import { RulePackageError, UsageError } from './errors.js';
+import { LEARNED_FEEDBACK_PACKAGE, learnedFeedbackEntry } from './learned-feedback-entry.js';
 import { resolvePlugin } from './resolve-package.js';
 
 /** The rule packages the CLI depends on, in the order `bioprop rules` and `compare` list their rules. */
@@ -129,7 +130,7 @@ export async function loadRules(options: { plugins?: readonly string[]; cwd?: st
   const missing: string[] = [];
   for (const pkg of BUNDLED_RULE_PACKAGES) {
     try {
-      packages.push({ package: pkg, module: await importer(pkg) });
+      packages.push({ package: pkg, module: withCliEntries(pkg, await importer(pkg)) });
     } catch (err) {
       if (!notInstalled(err, pkg)) throw err;
       missing.push(pkg);
@@ -148,9 +149,29 @@ export async function loadRules(options: { plugins?: readonly string[]; cwd?: st
   return ruleRegistry(packages, missing);
 }
 
-/** Parse `--rules bp,fa,…` (or `all`, the default: every installed rule): every id must be installed. */
+/** A bundled package's rules, plus the entries the CLI adds for its generic rules (`lf` beside learned feedback's named rules). */
+function withCliEntries(pkg: string, module: unknown): unknown {
+  if (pkg !== LEARNED_FEEDBACK_PACKAGE || !isObject(module) || !Array.isArray(module.rules)) return module;
+  const lf = learnedFeedbackEntry(module);
+  return lf ? { ...module, rules: [...module.rules, lf] } : module;
+}
+
+/** Whether a rule runs with no options given (`lf` needs its terms). */
+function runsWithDefaults(entry: RuleEntry): boolean {
+  try {
+    entry.options.parse({}, entry.id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parse `--rules bp,fa,…` (or `all`, the default: every installed rule that runs without options, so not `lf`): every
+ * id must be installed.
+ */
 export function parseRuleList(text: string | undefined, registry: RuleRegistry): string[] {
-  if (text === undefined || text === 'all') return registry.ids();
+  if (text === undefined || text === 'all') return registry.ids().filter((id) => runsWithDefaults(registry.entry(id)));
   const ids = text
     .split(',')
     .map((s) => s.trim())

@@ -12,6 +12,7 @@ import { OptionError, custom, list, num, oneOf, options, str, type JsonValue } f
 import { EXIT, UsageError } from './errors.js';
 import type { ResultsFile } from './execute.js';
 import { applySet, parseExperiment, readExperimentDocument, type Experiment } from './experiment.js';
+import { applyPoint, gridPoints, gridSchema, type GridPoint, type GridSpec } from './sweep-grid.js';
 import { utcStamp, writeFileAtomic } from './run-folder.js';
 
 export const SWEEP_FILE = 'sweep.json';
@@ -26,9 +27,10 @@ export interface SweepSpec {
   experiment: string;
   /** Overrides every trial gets. */
   set: Record<string, JsonValue>;
-  grid: Record<string, JsonValue[]>;
+  /** Axes by settings path (or name, for variants and factors), or a list of such grids (their union): see sweep-grid.ts. */
+  grid: GridSpec;
   random: { samples: number; seed: number; space: Record<string, SpaceEntry> } | null;
-  /** One trial per seed (absent: the experiment's own seeds). */
+  /** One trial per seed (absent: the experiment's own seeds, as each grid point leaves them). */
   seeds: number[] | null;
   /**
    * Asynchronous successive halving (ASHA): every trial first trains `minEpochs`; the best 1/`factor` of a rung
@@ -140,7 +142,7 @@ const sweepSchema = options({
   description: str().optional(),
   experiment: str().describe('the experiment file, relative to the sweep file'),
   set: pathMap('fixed values', (x) => x as JsonValue).default({}),
-  grid: pathMap('lists of values', nonEmptyList).default({}),
+  grid: gridSchema.default({}),
   random: options({
     samples: num({ min: 1, max: 100000, integer: true }),
     seed: num({ min: 0, max: 0xffffffff, integer: true }).default(0),
@@ -184,10 +186,14 @@ function rng(seed: number): () => number {
 /** Four significant digits: random values stay readable in tables and keys. */
 const round = (x: number) => Number(x.toPrecision(4));
 
-/** The override combinations: the grid's product, each with every random sample. */
+/** The override combinations: the grid's points, each with every random sample. */
 export function combinations(spec: SweepSpec): Record<string, JsonValue>[] {
-  let combos: Record<string, JsonValue>[] = [{}];
-  for (const [path, values] of Object.entries(spec.grid)) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [path]: v })));
+  return sweepPoints(spec).map((p) => p.overrides);
+}
+
+/** The grid's points (see sweep-grid.ts), each with every random sample (its paths set after the grid's). */
+function sweepPoints(spec: SweepSpec): GridPoint[] {
+  let combos = gridPoints(spec.grid);
   if (spec.random) {
     const next = rng(spec.random.seed);
     const samples = Array.from({ length: spec.random.samples }, () => {
@@ -199,7 +205,7 @@ export function combinations(spec: SweepSpec): Record<string, JsonValue>[] {
       }
       return s;
     });
-    combos = combos.flatMap((c) => samples.map((s) => ({ ...c, ...s })));
+    combos = combos.flatMap((c) => samples.map((s) => ({ overrides: { ...c.overrides, ...s }, sets: [...c.sets, ...Object.entries(s)], multiplies: c.multiplies })));
   }
   return combos;
 }
@@ -236,12 +242,13 @@ export function expandTrials(spec: SweepSpec, document: Record<string, unknown>,
   const baseSeeds = spec.seeds ?? parseExperiment(structuredClone(base), `sweep ${spec.name}: experiment`).seeds;
   const trials: Trial[] = [];
   const seen = new Set<string>();
-  for (const overrides of combinations(spec)) {
-    for (const seed of baseSeeds) {
+  for (const point of sweepPoints(spec)) {
+    const { overrides } = point;
+    for (const seed of spec.seeds ?? pointSeeds(spec, base, point, baseSeeds)) {
       const where = `sweep ${spec.name}, trial ${describeOverrides(overrides) || '(no overrides)'} seed ${seed}: experiment`;
       const doc = structuredClone(base);
       try {
-        for (const [path, v] of Object.entries(overrides)) applySet(doc, `${path}=${JSON.stringify(v)}`);
+        applyPoint(doc, point);
       } catch (e) {
         throw new UsageError(`${where}: ${(e as Error).message}`);
       }
@@ -262,6 +269,23 @@ export function expandTrials(spec: SweepSpec, document: Record<string, unknown>,
     }
   }
   return trials;
+}
+
+/** Without the sweep's own seeds, a point may set the experiment's (a stage run over more seeds). */
+function pointSeeds(spec: SweepSpec, base: Record<string, unknown>, point: GridPoint, baseSeeds: number[]): number[] {
+  const doc = structuredClone(base);
+  try {
+    applyPoint(doc, point);
+  } catch {
+    // the trial reports it, naming its seed
+    return baseSeeds;
+  }
+  if (canonicalJson(doc.seeds) === canonicalJson(base.seeds)) return baseSeeds;
+  const s = doc.seeds;
+  if (!Array.isArray(s) || s.length === 0 || !s.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) {
+    throw new UsageError(`sweep ${spec.name}, trial ${describeOverrides(point.overrides)}: experiment.seeds must be a non-empty list of integers in [0, 4294967295], got ${JSON.stringify(s)}`);
+  }
+  return s as number[];
 }
 
 /** Read a sweep file and its experiment file (relative to the sweep file). */

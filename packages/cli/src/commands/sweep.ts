@@ -5,11 +5,11 @@ import { EXIT, UsageError } from '../errors.js';
 import { DEFAULTS } from '../options/defaults.js';
 import { rulesFor } from '../options/plugins.js';
 import { integer } from '../options/values.js';
-import { checkOutputFile, writeFileAtomic, writeOutputFile } from '../run-folder.js';
+import { writeFileAtomic } from '../run-folder.js';
 import { checkExperiment } from '../session.js';
 import { commandLine } from '../options/invocation.js';
 import { SWEEP_FILE, TRIALS_FILE, createSweepFolder, expandTrials, readSweep, readSweepFile, rungEpochs, runHalving, runTrials, type SweepFile, type Trial } from '../sweep.js';
-import { sweepReport } from '../sweep-report.js';
+import { sweepReportCommand } from './sweep-report.js';
 import type { CommandContext } from './context.js';
 
 interface SweepFlags {
@@ -30,21 +30,7 @@ export function sweepCommand(root: Command, ctx: CommandContext): void {
     .option('--max-steps <n>', 'stop each trial after n steps (smoke runs; part of each trial\'s key)', integer('--max-steps', 1))
     .option('--resume <folder>', 'continue a sweep folder: trials stored as ok are skipped, failed or missing ones run')
     .action(async (file: string | undefined, flags: SweepFlags) => ctx.setCode(await runSweep(file, flags, ctx)));
-  sweep
-    .command('report')
-    .description('markdown tables of a sweep folder: each override combination over seeds, best first, and each path\'s sensitivity')
-    .argument('<folder>', 'the sweep folder')
-    .option('--out <file>', 'write the report here (default: stdout)')
-    .option('--force', 'replace --out when it exists')
-    .action(async (folder: string, flags: { out?: string; force?: boolean }) => {
-      if (flags.out) await checkOutputFile(flags.out, '--out', flags.force ?? false);
-      const text = sweepReport(folder);
-      if (flags.out && flags.out !== '-') {
-        writeOutputFile(flags.out, text);
-        process.stderr.write(`report: ${flags.out}\n`);
-      } else ctx.out(text);
-      ctx.setCode(EXIT.ok);
-    });
+  sweepReportCommand(sweep, ctx);
 }
 
 async function runSweep(file: string | undefined, flags: SweepFlags, ctx: CommandContext): Promise<number> {
