@@ -15,6 +15,11 @@ export class ResultsFileError extends BiopropError {
   override readonly name = 'ResultsFileError';
 }
 
+/** A Redis that cannot be reached, or a queue that cannot be used (`sweep --queue`, `worker`): exit 1. */
+export class QueueError extends BiopropError {
+  override readonly name = 'QueueError';
+}
+
 /** Exit codes of `bioprop`. */
 export const EXIT = {
   ok: 0,

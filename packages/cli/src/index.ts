@@ -24,4 +24,4 @@ export { buildNetwork, parseArch, parseInit } from './network.js';
 export { probeAngles, probeSignals } from './angles.js';
 export { curvesSpec, renderCurvesSvg } from './plot.js';
 export { reportMarkdown, writeReport, readPublished, readResultSources, DEFAULT_PUBLISHED } from './report.js';
-export { UsageError, RulePackageError, ResultsFileError, EXIT } from './errors.js';
+export { UsageError, RulePackageError, ResultsFileError, QueueError, EXIT } from './errors.js';

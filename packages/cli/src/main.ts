@@ -10,6 +10,7 @@ import { rulesCommand } from './commands/rules.js';
 import { sweepCommand } from './commands/sweep.js';
 import { runCommand, schemaCommand } from './commands/run.js';
 import { trainCommand } from './commands/train.js';
+import { workerCommand } from './commands/worker.js';
 import { EXIT, UsageError } from './errors.js';
 import { invocation } from './options/invocation.js';
 
@@ -21,7 +22,7 @@ function program(ctx: CommandContext): Command {
     .exitOverride()
     .showHelpAfterError(`(run ${ctx.bin} --help for usage)`)
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => void process.stderr.write(s) });
-  for (const add of [trainCommand, compareCommand, runCommand, rulesCommand, schemaCommand, benchCommand, reportCommand, reproduceCommand, sweepCommand]) add(root, ctx);
+  for (const add of [trainCommand, compareCommand, runCommand, rulesCommand, schemaCommand, benchCommand, reportCommand, reproduceCommand, sweepCommand, workerCommand]) add(root, ctx);
   return root;
 }
 

@@ -85,10 +85,15 @@ export interface TrialRecord {
   /** With `halving`: the rung (0 first) and the epochs trained so far. */
   rung?: number;
   epochs?: number;
+  /**
+   * With `--queue`: the worker that ran the trial (`host:pid`) and its run folder there (on that machine). The
+   * results it sent back through Redis are in `trials/<key>/results.json`.
+   */
+  worker?: { id: string; runFolder: string | null };
 }
 
 /** One step of a trial: its first run (or, with a run folder, training on) to this many epochs. */
-interface Stage {
+export interface Stage {
   epochs?: number;
   rung?: number;
   resumeFolder?: string;
@@ -368,8 +373,18 @@ const nodeFlags = () => process.execArgv.filter((a) => !/^--inspect/.test(a));
 
 const finite = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 
-/** Run one trial in a child process: `bioprop run <trial.json> --runs-dir trials/<key> --out result.json`. */
-function runTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) => void, stage: Stage = {}): Promise<TrialRecord> {
+/** What one trial's child process left: its store line and the results file it wrote (null when it wrote none). */
+export interface TrialOutcome {
+  record: TrialRecord;
+  results: ResultsFile | null;
+}
+
+/**
+ * Run one trial in a child process: `bioprop run <trial.json> --runs-dir <folder>/trials/<key> --out result.json`.
+ * Local sweeps and queue workers (`bioprop worker`) both run trials through this; `track` gets the child while it runs
+ * (null once it has exited), so an interrupt can stop it.
+ */
+export function executeTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) => void, stage: Stage = {}): Promise<TrialOutcome> {
   const dir = join(folder, 'trials', trial.key);
   mkdirSync(dir, { recursive: true });
   const experimentFile = join(dir, 'trial.json');
@@ -385,7 +400,7 @@ function runTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) 
     env: { ...process.env, FORCE_COLOR: '0' },
   });
   track(child);
-  return new Promise((res) => {
+  return new Promise<TrialOutcome>((res) => {
     const finish = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
       closeSync(fd);
       track(null);
@@ -414,7 +429,7 @@ function runTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) 
           lastError(log) ??
           (signal ? `killed by ${signal}` : `exit code ${code}`);
       }
-      res(record);
+      res({ record, results });
     };
     child.on('error', (e) => finish(null, null, e));
     child.on('close', (code, signal) => finish(code, signal));
@@ -431,6 +446,8 @@ function lastError(log: string): string | null {
   }
 }
 
+const runTrial = async (folder: string, trial: Trial, track: (c: ChildProcess | null) => void, stage: Stage = {}): Promise<TrialRecord> => (await executeTrial(folder, trial, track, stage)).record;
+
 function findRunFolder(folder: string, key: string): string | null {
   const dir = join(folder, 'trials', key);
   try {
@@ -442,6 +459,13 @@ function findRunFolder(folder: string, key: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** How a finished trial is reported: `ok <key> lr=0.1 seed 1: test error 3.20% (2.1 s)`. */
+export function outcomeLine(record: TrialRecord): string {
+  const what = `${describeOverrides(record.overrides) || '(base)'} seed ${record.seed}`;
+  const err = record.metrics.testError;
+  return `${record.status} ${record.key} ${what}: ${record.status === 'ok' ? `test error ${err === null ? '–' : `${(err * 100).toFixed(2)}%`}` : record.error} (${record.metrics.seconds} s)`;
 }
 
 export interface SweepRunOptions {
@@ -485,11 +509,7 @@ export async function runTrials(opts: SweepRunOptions): Promise<{ ran: number; f
       appendRecord(opts.folder, record);
       ran++;
       if (record.status === 'failed') failed++;
-      const what = `${describeOverrides(trial.overrides) || '(base)'} seed ${trial.seed}`;
-      const err = record.metrics.testError;
-      opts.note(
-        `[${ran + skipped}/${opts.trials.length}] ${record.status} ${trial.key} ${what}: ${record.status === 'ok' ? `test error ${err === null ? '–' : `${(err * 100).toFixed(2)}%`}` : record.error} (${record.metrics.seconds} s)`,
-      );
+      opts.note(`[${ran + skipped}/${opts.trials.length}] ${outcomeLine(record)}`);
     }
   };
   try {

@@ -1,0 +1,442 @@
+/**
+ * Distributed sweeps on Redis with BullMQ. The coordinator (`bioprop sweep <file> --queue redis://…`) enqueues each
+ * pending trial as a job whose id is the trial's key, waits for the results and appends each to the sweep's store: it
+ * is the store's only writer. Workers (`bioprop worker --queue redis://…`) run each job as the same child
+ * `bioprop run` a local sweep uses and send its results back as the job's return value. BullMQ and ioredis are loaded
+ * only here, on first use, so local sweeps never need them.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import type { JsonValue } from '@bioprop/core';
+import { EXIT, QueueError, UsageError } from './errors.js';
+import type { ResultsFile } from './execute.js';
+import type { Experiment } from './experiment.js';
+import { writeFileAtomic } from './run-folder.js';
+import { appendRecord, describeOverrides, executeTrial, outcomeLine, readStore, trialKey, type SweepRunOptions, type Trial, type TrialRecord } from './sweep.js';
+
+/** A Redis sorted set of the sweeps being coordinated (queue name → when it was first registered). */
+export const SWEEP_REGISTRY = 'bioprop:sweeps';
+
+/** Where a `--queue` URL points. `url` is for messages: the password, if any, is masked. */
+export interface RedisTarget {
+  url: string;
+  host: string;
+  port: number;
+  db: number;
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+const URL_FORM = 'redis://[user:password@]host[:port][/db] (rediss:// for TLS), e.g. redis://127.0.0.1:6379';
+
+/** Parse `--queue`: a malformed URL is a usage error naming the option and the value. */
+export function parseRedisUrl(value: string, option = '--queue'): RedisTarget {
+  const bad = (why: string) => new UsageError(`${option} "${value}": ${why} (expected ${URL_FORM})`);
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw bad('not a URL');
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw bad(`the scheme must be redis: or rediss:, got ${u.protocol}`);
+  if (!u.hostname) throw bad('no host');
+  if (u.search || u.hash) throw bad('no query or fragment is read');
+  const path = u.pathname.replace(/^\//, '');
+  if (path !== '' && !/^\d{1,5}$/.test(path)) throw bad(`the path must be a database number, got "/${path}"`);
+  const db = path === '' ? 0 : Number(path);
+  const port = u.port === '' ? 6379 : Number(u.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(`port ${u.port} is out of range`);
+  const username = u.username ? decodeURIComponent(u.username) : undefined;
+  const password = u.password ? decodeURIComponent(u.password) : undefined;
+  const auth = u.username || u.password ? `${u.username}${u.password ? ':***' : ''}@` : '';
+  return { url: `${u.protocol}//${auth}${u.host}/${db}`, host: u.hostname.replace(/^\[|\]$/g, ''), port, db, username, password, tls: u.protocol === 'rediss:' };
+}
+
+/** ioredis options for a target (BullMQ adds its own retry strategy and, for blocking connections, no retry limit). */
+function connection(t: RedisTarget): Record<string, unknown> {
+  return { host: t.host, port: t.port, db: t.db, username: t.username, password: t.password, tls: t.tls ? {} : undefined, connectTimeout: 5000 };
+}
+
+type Bullmq = typeof import('bullmq');
+type Queue = InstanceType<Bullmq['Queue']>;
+type Job = Awaited<ReturnType<Queue['getJob']>> & object;
+
+async function loadBullmq(): Promise<Bullmq> {
+  try {
+    return await import('bullmq');
+  } catch (e) {
+    throw new QueueError(`--queue needs the bullmq package, which does not load here (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+/**
+ * Connect once, without reconnecting, and ask the server to answer: an unreachable or refusing Redis is an error
+ * naming the URL within seconds, before BullMQ (which reconnects forever) is involved.
+ */
+export async function probeRedis(t: RedisTarget): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis({ ...connection(t), connectTimeout: 3000, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  // the socket's error (ECONNREFUSED, ETIMEDOUT, ENOTFOUND) says more than the rejection ("Connection is closed.")
+  let cause: Error | null = null;
+  client.on('error', (e: Error) => (cause ??= e));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (e) {
+    const err = (cause ?? e) as NodeJS.ErrnoException;
+    throw new QueueError(`cannot reach Redis at ${t.url}: ${err.message || err.code || String(err)}`);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The queue of a sweep folder: `sweep-<folder name>` (the name and start time), so two sweeps never share one. */
+export const queueName = (folder: string) => `sweep-${basename(resolve(folder))}`;
+
+/** What a job carries: everything a worker needs to run the trial without the sweep's files. */
+export interface TrialJobData {
+  kind: 'bioprop-trial';
+  sweep: string;
+  key: string;
+  overrides: Record<string, JsonValue>;
+  seed: number;
+  experiment: Experiment;
+}
+
+/** A job's return value: the trial's store line (as the worker saw it) and the results file its run wrote. */
+export interface TrialJobResult {
+  record: TrialRecord;
+  results: ResultsFile | null;
+}
+
+/** Say each distinct connection problem once (BullMQ emits one per reconnect attempt). */
+function onceEach(note: (line: string) => void, what: string) {
+  const said = new Set<string>();
+  return (e: Error) => {
+    const m = e?.message ?? String(e);
+    if (said.has(m)) return;
+    said.add(m);
+    note(`${what}: ${m}`);
+  };
+}
+
+const sleep = (ms: number, wake?: Promise<void>) => new Promise<void>((res) => {
+  const t = setTimeout(res, ms);
+  void wake?.then(() => {
+    clearTimeout(t);
+    res();
+  });
+});
+
+/** A promise that resolves on `fire()`, re-armed after each firing: a loop's wake-up call. */
+function alarm() {
+  let fire!: () => void;
+  let p!: Promise<void>;
+  const arm = () => {
+    p = new Promise<void>((r) => (fire = r));
+  };
+  arm();
+  return {
+    get next() {
+      return p;
+    },
+    fire() {
+      const f = fire;
+      arm();
+      f();
+    },
+  };
+}
+
+export interface QueuedSweepOptions extends Omit<SweepRunOptions, 'workers'> {
+  target: RedisTarget;
+  /** Tries per job (a worker crash or a killed trial counts; a trial that diverges is a result, not retried). */
+  attempts: number;
+  /** The first retry's delay; each later one doubles it. */
+  backoffMs: number;
+}
+
+/**
+ * Coordinate a sweep over a queue: enqueue the trials not stored as ok (a job already in the queue is not added
+ * again; one left failed by an earlier run is replaced), then append each job's result to the store as it finishes.
+ * Ctrl-C removes the jobs no worker has taken; results of the running ones stay in Redis for `--resume`.
+ */
+export async function runQueued(opts: QueuedSweepOptions): Promise<{ ran: number; failed: number; skipped: number; interrupted: boolean }> {
+  const stored = readStore(opts.folder);
+  const done = new Set(stored.filter((r) => r.status === 'ok').map((r) => r.key));
+  const todo = opts.trials.filter((t) => !done.has(t.key));
+  const skipped = opts.trials.length - todo.length;
+  if (skipped) opts.note(`${skipped} of ${opts.trials.length} trials already done`);
+  if (todo.length === 0) return { ran: 0, failed: 0, skipped, interrupted: false };
+  await probeRedis(opts.target);
+  const { Queue, QueueEvents } = await loadBullmq();
+  const name = queueName(opts.folder);
+  const conn = connection(opts.target);
+  const queue = new Queue(name, {
+    connection: conn,
+    defaultJobOptions: { attempts: opts.attempts, backoff: { type: 'exponential', delay: opts.backoffMs }, removeOnComplete: false, removeOnFail: false },
+  });
+  queue.on('error', onceEach(opts.note, `queue ${name}`));
+  const events = new QueueEvents(name, { connection: conn });
+  events.on('error', onceEach(opts.note, `queue ${name} events`));
+  const { Redis } = await import('ioredis');
+  const client = new Redis({ ...conn, maxRetriesPerRequest: 3 });
+  client.on('error', onceEach(opts.note, 'redis'));
+  const wake = alarm();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) return;
+    interrupted = true;
+    opts.note('interrupt: removing the trials no worker has taken; results of running ones stay in Redis for --resume');
+    wake.fire();
+  };
+  process.on('SIGINT', onSigint);
+  const pending = new Map(todo.map((t) => [t.key, t]));
+  // a store line already written for a job (a coordinator stopped between appending and removing it) is not written again
+  const written = new Set(stored.map((r) => `${r.key} ${r.started} ${r.finished}`));
+  let ran = 0;
+  let failed = 0;
+  try {
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+    await client.zadd(SWEEP_REGISTRY, 'NX', Date.now(), name);
+    for (const ev of ['completed', 'failed', 'stalled'] as const) events.on(ev, () => wake.fire());
+    events.on('stalled', ({ jobId }) => {
+      const t = pending.get(jobId);
+      if (t) opts.note(`stalled: the worker running ${jobId} (${describeOverrides(t.overrides) || '(base)'} seed ${t.seed}) stopped renewing its lock; the trial goes back to the queue`);
+    });
+    let added = 0;
+    let waiting = 0;
+    for (const t of todo) {
+      if (interrupted) break;
+      const job = await queue.getJob(t.key);
+      if (job) {
+        const state = await job.getState();
+        if (state !== 'failed' && state !== 'unknown') {
+          waiting++;
+          continue;
+        }
+        await job.remove();
+      }
+      const data: TrialJobData = { kind: 'bioprop-trial', sweep: name, key: t.key, overrides: t.overrides, seed: t.seed, experiment: t.experiment };
+      await queue.add('trial', data, { jobId: t.key });
+      added++;
+    }
+    opts.note(`queue ${name} on ${opts.target.url}: ${added} trial(s) enqueued${waiting ? `, ${waiting} already there` : ''}; waiting for workers (bioprop worker --queue ${opts.target.url})`);
+    let finished = 0;
+    while (pending.size && !interrupted) {
+      const jobs = (await queue.getJobs(['completed', 'failed'], 0, -1)) as Job[];
+      for (const job of jobs) {
+        const trial = job?.id ? pending.get(job.id) : undefined;
+        if (!trial) continue;
+        const record = await recordOf(job, trial, opts.folder);
+        const line = `${record.key} ${record.started} ${record.finished}`;
+        if (!written.has(line)) {
+          written.add(line);
+          appendRecord(opts.folder, record);
+          ran++;
+          if (record.status === 'failed') failed++;
+          opts.note(`[${skipped + ++finished}/${opts.trials.length}] ${outcomeLine(record)}${record.worker ? ` on ${record.worker.id}` : ''}`);
+        }
+        pending.delete(trial.key);
+        await job.remove();
+      }
+      if (pending.size) await sleep(2000, wake.next);
+    }
+    if (interrupted) {
+      await queue.drain(true);
+      await client.zrem(SWEEP_REGISTRY, name);
+    } else {
+      // every trial is stored: nothing of this sweep stays in Redis
+      await queue.obliterate({ force: true });
+      await client.zrem(SWEEP_REGISTRY, name);
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    await Promise.allSettled([events.close(), queue.close()]);
+    client.disconnect();
+  }
+  return { ran, failed, skipped, interrupted };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The store line for a finished job; its results file (and experiment) go to `trials/<key>/` of the sweep folder. */
+async function recordOf(job: Job, trial: Trial, folder: string): Promise<TrialRecord> {
+  const dir = join(folder, 'trials', trial.key);
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'trial.json'), `${JSON.stringify(trial.experiment, null, 2)}\n`);
+  const value = job.returnvalue as TrialJobResult | null;
+  if (job.finishedOn && isObject(value) && isObject(value.record) && (value.record.status === 'ok' || value.record.status === 'failed') && (await job.getState()) === 'completed') {
+    if (value.results) writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(value.results, null, 2)}\n`);
+    // the key, overrides and seed are the coordinator's; what ran and how it went are the worker's
+    return { ...value.record, key: trial.key, overrides: trial.overrides, seed: trial.seed, runFolder: null };
+  }
+  const attempts = job.attemptsMade;
+  return {
+    key: trial.key,
+    overrides: trial.overrides,
+    seed: trial.seed,
+    status: 'failed',
+    metrics: { testError: null, bestValidationError: null, trainLoss: null, seconds: 0 },
+    error: `${job.failedReason || 'the worker returned no result'} (after ${attempts} attempt${attempts === 1 ? '' : 's'})`,
+    started: new Date(job.processedOn ?? job.timestamp).toISOString(),
+    finished: new Date(job.finishedOn ?? Date.now()).toISOString(),
+    runFolder: null,
+  };
+}
+
+export interface WorkerOptions {
+  target: RedisTarget;
+  /** Trials this process runs at once. */
+  concurrency: number;
+  /** The worker's own work folder: `<runsDir>/<queue name>/trials/<key>/`. */
+  runsDir: string;
+  /** BullMQ's lock duration; stalled jobs are looked for at the same interval. */
+  lockDurationMs: number;
+  /** How often an idle worker looks for sweeps with work. */
+  pollMs?: number;
+  note: (line: string) => void;
+}
+
+/**
+ * Serve the sweeps registered on a Redis, one at a time (oldest first): while a sweep's queue has jobs (waiting,
+ * delayed or running anywhere), take them, up to `concurrency` at once, each in a child `bioprop run`. SIGINT or
+ * SIGTERM abandons the running trials: their children are stopped and their jobs go back to the queue at once (no
+ * attempt used), for another worker; a second signal quits at once. Resolves with the exit code.
+ */
+export async function serveQueue(opts: WorkerOptions): Promise<number> {
+  await probeRedis(opts.target);
+  const { Queue, Worker, WaitingError, UnrecoverableError } = await loadBullmq();
+  const { Redis } = await import('ioredis');
+  const conn = connection(opts.target);
+  const id = `${hostname()}:${process.pid}`;
+  const pollMs = opts.pollMs ?? 1000;
+  const registry = new Redis({ ...conn, maxRetriesPerRequest: null });
+  registry.on('error', onceEach(opts.note, 'redis'));
+  const queues = new Map<string, Queue>();
+  const children = new Set<ChildProcess>();
+  const wake = alarm();
+  let stopping: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      opts.note(`${signal} again: quitting at once (the running trials' jobs go back to the queue when their locks expire)`);
+      for (const c of children) c.kill('SIGKILL');
+      process.exit(EXIT.interrupted);
+    }
+    stopping = signal;
+    opts.note(`${signal}: abandoning ${children.size} running trial(s) (their jobs go back to the queue for another worker), taking no more`);
+    for (const c of children) c.kill('SIGTERM');
+    wake.fire();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const queueOf = (name: string) => {
+    let q = queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: conn });
+      q.on('error', onceEach(opts.note, `queue ${name}`));
+      queues.set(name, q);
+    }
+    return q;
+  };
+  const hasJobs = async (name: string) => {
+    const counts = await queueOf(name).getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'waiting-children');
+    return Object.values(counts).some((n) => n > 0);
+  };
+
+  const serve = async (name: string) => {
+    const folder = join(opts.runsDir, name);
+    mkdirSync(folder, { recursive: true });
+    let running = 0;
+    const worker = new Worker(
+      name,
+      async (job, token) => {
+        const data = job.data as TrialJobData;
+        if (data?.kind !== 'bioprop-trial' || !isObject(data.experiment) || trialKey(data.experiment) !== data.key || job.id !== data.key) {
+          throw new UnrecoverableError(`job ${job.id}: not a bioprop trial (its experiment does not hash to its key)`);
+        }
+        const trial: Trial = { key: data.key, overrides: data.overrides, seed: data.seed, experiment: data.experiment };
+        opts.note(`${name}: took ${trial.key} ${describeOverrides(trial.overrides) || '(base)'} seed ${trial.seed} (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}${job.stalledCounter ? `, after its worker stalled ${job.stalledCounter === 1 ? 'once' : `${job.stalledCounter} times`}` : ''})`);
+        running++;
+        let child: ChildProcess | null = null;
+        let outcome;
+        try {
+          outcome = await executeTrial(folder, trial, (c) => {
+            if (c) children.add((child = c));
+            else if (child) children.delete(child);
+          });
+        } finally {
+          running--;
+        }
+        if (stopping && outcome.record.status !== 'ok') {
+          // abandoned: back to the queue now rather than after its lock expires, without using an attempt
+          await job.moveToWait(token);
+          throw new WaitingError();
+        }
+        const { record, results } = outcome;
+        record.worker = { id, runFolder: record.runFolder ? resolve(folder, record.runFolder) : null };
+        opts.note(`${name}: ${outcomeLine(record)}`);
+        // a trial that failed inside bioprop run (it diverged: its results file says so) is a result; a crash, a
+        // killed child or a missing results file is a failed attempt, retried with backoff
+        if (record.status === 'ok' || (results?.failures?.length ?? 0) > 0) return { record, results } satisfies TrialJobResult;
+        throw new Error(`${id}: ${record.error ?? 'the trial failed'}`);
+      },
+      { connection: conn, concurrency: opts.concurrency, lockDuration: opts.lockDurationMs, stalledInterval: opts.lockDurationMs, maxStalledCount: 2 },
+    );
+    worker.on('error', onceEach(opts.note, `worker ${name}`));
+    worker.on('failed', (job, err) => {
+      if (job && !(err instanceof WaitingError)) opts.note(`${name}: ${job.id} failed attempt ${job.attemptsMade} of ${job.opts.attempts ?? 1}: ${err.message}`);
+    });
+    opts.note(`serving ${name}`);
+    try {
+      while (!stopping) {
+        await sleep(pollMs, wake.next);
+        if (stopping) break;
+        if (running === 0 && !(await hasJobs(name))) break;
+      }
+    } finally {
+      await worker.close();
+    }
+    if (!stopping) opts.note(`${name}: no jobs left`);
+  };
+
+  opts.note(`worker ${id} on ${opts.target.url}: up to ${opts.concurrency} trial(s) at once, work folder ${opts.runsDir}`);
+  let idleSaid = false;
+  try {
+    while (!stopping) {
+      const names = await registry.zrange(SWEEP_REGISTRY, 0, -1);
+      for (const n of [...queues.keys()]) {
+        if (!names.includes(n)) {
+          await queues.get(n)!.close();
+          queues.delete(n);
+        }
+      }
+      let served = false;
+      for (const n of names) {
+        if (stopping) break;
+        if (await hasJobs(n)) {
+          idleSaid = false;
+          await serve(n);
+          served = true;
+          break;
+        }
+      }
+      if (!served && !stopping) {
+        if (!idleSaid) opts.note('waiting for sweeps (bioprop sweep <file> --queue …)');
+        idleSaid = true;
+        await sleep(pollMs, wake.next);
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await Promise.allSettled([...queues.values()].map((q) => q.close()));
+    registry.disconnect();
+  }
+  opts.note(`worker ${id} stopped`);
+  return EXIT.interrupted;
+}
