@@ -19,5 +19,5 @@ export const backpropDefaults: RuleDefaults = {
   batchSize: 128,
   activation: 'tanh',
   source:
-    '@bioprop/feedback-alignment scripts/sweep.ts --rule bp: Fashion-MNIST 784-256-256-10 tanh, 10000 train / 2000 test, 3 epochs, batch 128; mean test accuracy 0.8277 over seeds 7, 8, 9 (seed 7: 0.8380)',
+    'experiments/sweeps/fa-lr.yaml (bp): Fashion-MNIST 784-256-256-10 tanh, 10000 train / 2000 test, 3 epochs, batch 128; mean test accuracy 0.8277 over seeds 7, 8, 9 (seed 7: 0.8380)',
 };

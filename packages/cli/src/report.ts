@@ -75,7 +75,8 @@ const MAX_RESULTS_BYTES = 256 << 20;
 
 /**
  * Runs from run folders (their results.json) or results files: a run folder's `results.json`, `train --out`'s one
- * run, or an earlier version's `{ results }` / `{ runs }` files.
+ * run, or an earlier version's `{ results }` / `{ runs }` files. A run of the same rule label and seed in a later
+ * source replaces the earlier one, so a rerun of some rules can update a report.
  */
 export function readResultSources(sources: readonly string[]): { results: RunResult[]; failures: Failure[] } {
   const results: RunResult[] = [];
@@ -100,7 +101,11 @@ export function readResultSources(sources: readonly string[]): { results: RunRes
     for (const [i, r] of runs.entries()) {
       const o = r as RunResult;
       if (!o || typeof o.rule !== 'string' || !Array.isArray(o.history) || typeof o.seed !== 'number') throw new ResultsFileError(`${file}: run ${i} is not a run result`);
-      results.push(normalizeResult(o));
+      const run = normalizeResult(o);
+      // a later source's run of the same rule label and seed replaces an earlier one (a rerun after a retune)
+      const same = results.findIndex((x) => (x.label ?? x.rule) === (run.label ?? run.rule) && x.seed === run.seed);
+      if (same >= 0) results.splice(same, 1);
+      results.push(run);
     }
     for (const f of (parsed.failures ?? []) as Failure[]) failures.push({ ...f, label: f.label ?? f.rule, seed: f.seed ?? 0 });
   }

@@ -50,6 +50,16 @@ describe('bioprop report', () => {
     const md = readFileSync(join(cwd, 'one.md'), 'utf8');
     expect(md).toMatch(/\| bp \| \d+\.\d\d% \| 0\.0 \| /);
     expect(md).not.toContain('±');
+
+    // a later source's run of the same rule and seed replaces the earlier one: one row, the rerun's figure
+    expect((await runCli(['train', '--rule', 'bp', ...SMALL, '--epochs', '1', '--lr', '0.3', '--out', 'rerun.json'], cwd)).code).toBe(0);
+    const rerun = JSON.parse(readFileSync(join(cwd, 'rerun.json'), 'utf8'));
+    const rerunError = (100 * (rerun.testError ?? rerun.runs[0].testError)).toFixed(2);
+    const both = await runCli(['report', 'r.json', 'rerun.json', '--out', 'both.md'], cwd);
+    expect(both.code, both.stderr).toBe(0);
+    const rows = readFileSync(join(cwd, 'both.md'), 'utf8').split('\n').filter((l) => l.startsWith('| bp |'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toContain(`| bp | ${rerunError}% |`);
   });
 });
 

@@ -25,7 +25,7 @@ export type DirectFeedbackInit = DirectFeedbackAlignmentConfig['feedbackInit'];
 
 /**
  * The training direct feedback alignment was tuned with: the best mean test accuracy over seeds 7, 8, 9 in
- * `scripts/sweep.ts` (README, "how the defaults were chosen"). Forward weights start at zero, as in the official code.
+ * `experiments/sweeps/dfa-lr.yaml` (README, "how the defaults were chosen"). Forward weights start at zero, as in the official code.
  */
 export const dfaDefaults: RuleDefaults = {
   optimizer: { name: 'adam', lr: 1e-3 },
@@ -33,5 +33,5 @@ export const dfaDefaults: RuleDefaults = {
   batchSize: 128,
   activation: 'tanh',
   source:
-    'scripts/sweep.ts: Fashion-MNIST 784-256-256-10 tanh, 10000 train / 2000 test, 3 epochs, batch 128; mean test accuracy 0.8333 over seeds 7, 8, 9 (seed 7: 0.8355)',
+    'experiments/sweeps/dfa-lr.yaml: Fashion-MNIST 784-256-256-10 tanh, 10000 train / 2000 test, 3 epochs, batch 128; mean test accuracy 0.8333 over seeds 7, 8, 9 (seed 7: 0.8355)',
 };

@@ -43,7 +43,7 @@ const cases: Record<string, { factory: (o?: never) => Rule; keys: string[]; chan
 
 /** The tuned values each schema carries (README "Options"); the schema is their one source. */
 const tuned: Record<string, Record<string, JsonValue>> = {
-  sa: { self: 2e-3, decay: 2e-3, feedbackOptimizer: { name: 'sgd', lr: 250 }, feedbackInit: 'glorot' },
+  sa: { self: 2e-3, decay: 2e-3, feedbackOptimizer: { name: 'sgd', lr: 25 }, feedbackInit: 'glorot' },
   aa: { amp: 2e-3, sparse: 2e-3, feedbackOptimizer: { name: 'adam', lr: 1e-2 }, feedbackInit: 'glorot', feedbackSamples: 32 },
   wm: { amp: 1e-3, decay: 2e-3, mirror: { batchSize: 64 }, feedbackOptimizer: { name: 'sgd', lr: 10 }, feedbackInit: 'glorot', feedbackSamples: null },
   ia: { amp: 1e-2, null: 2e-3, decay: 2e-3, feedbackOptimizer: { name: 'adam', lr: 3e-3 }, feedbackInit: 'glorot', feedbackSamples: 32 },

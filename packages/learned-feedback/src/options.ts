@@ -119,8 +119,9 @@ const bInit = feedbackInitSchema.default('glorot').describe(FEEDBACK_INIT_TEXT);
 export const symmetricAlignmentOptions = options({
   self: coefficientSchema.default(2e-3).describe('α, the Self coefficient (R = −tr(B W), non-local: reads W)'),
   decay: coefficientSchema.default(2e-3).describe('β, the Decay coefficient (R = ½‖B‖²); the fixed point is B = (α/β)·kernel'),
-  // η_B·β = 250·2e-3 = 0.5: B closes half its gap to the kernel every step
-  feedbackOptimizer: bOptimizer({ name: 'sgd', lr: 250 }),
+  // η_B·β = 25·2e-3 = 0.05: B relaxes toward the kernel over ~20 steps. η_B = 250 (0.5 per step, B ← ½B + ½W: backprop
+  // one step late) scored 0.8 points better on the retune sweep, within the seeds' spread (experiments/sweeps/retune.yaml)
+  feedbackOptimizer: bOptimizer({ name: 'sgd', lr: 25 }),
   feedbackInit: bInit,
 });
 
@@ -186,17 +187,20 @@ export type InformationAlignmentOptions = Partial<InformationAlignmentConfig>;
 export type KolenPollackConfig = Infer<typeof kolenPollackOptions>;
 export type KolenPollackOptions = Partial<KolenPollackConfig>;
 
-const SOURCE = 'scripts/sweep.ts: Fashion-MNIST 784-256-256-10 tanh, 10k train / 2k test, 3 epochs, seed 7, batch 128';
+const SOURCE = 'experiments/sweeps/learned-feedback.yaml: Fashion-MNIST 784-256-256-10 tanh, 10k train / 2k test, 3 epochs, seed 7, batch 128';
+
+const RETUNE = 'experiments/sweeps/retune.yaml: Fashion-MNIST 784-256-256-10 tanh, 20k train / 5k test, 6 epochs, batch 128, seeds 1-3, blas';
 
 const forward = (lr: number, extra: Partial<OptimizerConfig> = {}): OptimizerConfig => ({ name: 'momentum', lr, momentum: 0.9, ...extra });
 const training = (optimizer: OptimizerConfig): RuleDefaults => ({ optimizer, kernelInit: 'glorot', batchSize: 128, activation: 'tanh', source: SOURCE });
 
 /** The training each named rule was tuned with (forward optimizer, init, batch, activation); its options' defaults are in its schema. */
 export const ruleDefaults: Record<'sa' | 'aa' | 'wm' | 'ia' | 'kp', RuleDefaults> = {
-  sa: training(forward(0.05)),
+  sa: { ...training(forward(0.05)), source: `${SOURCE}; B's learning rate: ${RETUNE}` },
   aa: training(forward(0.05)),
   wm: training(forward(0.05)),
   ia: training(forward(0.02)),
-  // W − B decays as (1−λ)^t: λ = 5e-3 kept accuracy (1e-2 aligns better but costs 3 points)
-  kp: training(forward(0.05, { decoupledDecay: 5e-3 })),
+  // W − B decays as (1−λ)^t. λ = 5e-4: 15.5% test error where 5e-3 gave 20.6%, as backprop with the same decays (15.4%,
+  // 20.6%): the decay that ties B to W also shrinks W (experiments/sweeps/retune.yaml, stage kp-decay, 3 seeds)
+  kp: { ...training(forward(0.05, { decoupledDecay: 5e-4 })), source: RETUNE },
 };

@@ -59,7 +59,7 @@ export type LraUpdateFrom = LraDiffConfig['updateFrom'];
 export type LraConfig = ({ readonly correction: 'diff' } & LraDiffConfig) | ({ readonly correction: 'fdbk' } & LraFdbkConfig);
 
 const SOURCE =
-  'scripts/sweep.ts: Fashion-MNIST 784-256-256-10 tanh, 10000 train / 2000 test, 3 epochs, batch 128, seeds 7–9, wasm; ' +
+  'experiments/sweeps/lra.yaml: Fashion-MNIST 784-256-256-10 tanh, 10000 train / 2000 test, 3 epochs, batch 128, seeds 7–9, wasm; ' +
   'derivative and optimizer also checked on digits with LWTA, Bernoulli, softplus, relu6, sign (README)';
 
 /** The training LRA-fdbk was tuned with: momentum 0.9, lr 0.05 (with β 0.1, c₁ 0.3; Adam: +0.01 on tanh, worse on digits). */

@@ -18,7 +18,7 @@ export const lraDiffEntry = defineRule({
 export const lraFdbkEntry = defineRule({
   id: 'lra-fdbk',
   name: 'local representation alignment (fdbk)',
-  summary: 'Per-layer targets from corrections through fixed random matrices E, Cauchy losses, norm-constrained updates; trains from zero init (Ororbia et al. 2018).',
+  summary: 'Per-layer targets from corrections through fixed random matrices E, Cauchy losses, norm-constrained updates; can train from zero forward weights (Ororbia et al. 2018), starts from Glorot by default.',
   supports: ['dense', 'conv2d', 'locallyConnected2d'],
   graphs: 'chain',
   options: lraFdbkOptions,

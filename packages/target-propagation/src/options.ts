@@ -64,7 +64,7 @@ export type AuxiliaryOutputSdtpOptions = Partial<AuxiliaryOutputSdtpConfig>;
 export type InverseInit = TargetPropagationConfig['inverseInit'];
 
 const SOURCE =
-  'scripts/sweep.ts: coordinate search (forward lr; σ × inverse lr; α or auxUnits) on Fashion-MNIST 784-256-256-10 tanh, 10000/2000, 3 epochs, batch 128, seed 7, wasm';
+  'experiments/sweeps/tp.yaml: coordinate search (forward lr; σ × inverse lr; α or auxUnits) on Fashion-MNIST 784-256-256-10 tanh, 10000/2000, 3 epochs, batch 128, seed 7, wasm';
 
 const training = (lr: number): RuleDefaults => {
   const optimizer: OptimizerConfig = { name: 'adam', lr };

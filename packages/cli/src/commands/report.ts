@@ -20,7 +20,7 @@ export function reportCommand(root: Command, ctx: CommandContext): void {
   root
     .command('report')
     .description('write a markdown report (mean ± std over seeds, published figures beside) and its curves from finished runs')
-    .argument('<sources...>', 'run folders (runs/<name>-<time>) or results files')
+    .argument('<sources...>', 'run folders (runs/<name>-<time>) or results files; a later one\'s run of the same rule and seed replaces an earlier one')
     .option('--out <file>', 'the markdown report', join('docs', 'results.md'))
     .option('--plot <file>', 'the SVG of the curves (default: beside --out, .svg)')
     .option('--published <file>', 'published figures to show beside ours (YAML)', DEFAULT_PUBLISHED)
