@@ -36,7 +36,7 @@ describe('symmetric alignment', () => {
     const t = trainer(symmetricAlignment(), momentum({ lr: 0.02 }));
     const start = feedbackAngles(t.network, t.boundRule);
     expect(start[1]).toBeGreaterThan(45);
-    await t.fit(task, { epochs: 6, batchSize: 64 });
+    await t.fit(task, { epochs: 12, batchSize: 64 });
     const end = feedbackAngles(t.network, t.boundRule);
     expect(end[1]).toBeLessThan(5);
     expect(end[2]).toBeLessThan(5);

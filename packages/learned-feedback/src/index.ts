@@ -49,7 +49,7 @@ export function informationAlignment(options: InformationAlignmentOptions = {}):
 /**
  * Kolen–Pollack: FA's backward pass, and after each step B receives W's applied step plus the same decoupled decay
  * `(1−λ)`, so `W − B` shrinks exactly as `(1−λ)^t`. Give the forward optimizer a `decoupledDecay` (e.g.
- * `momentum({ lr, decoupledDecay: 5e-4 })`): with λ = 0, `W − B` never shrinks.
+ * `momentum({ lr, decoupledDecay: 5e-3 })`): with λ = 0, `W − B` never shrinks.
  */
 export function kolenPollack(options: KolenPollackOptions = {}): Rule {
   return kolenPollackEntry.create(options);

@@ -244,7 +244,7 @@ describe('learned feedback: the FA backward pass with trained B', () => {
     const t = trainer(perLayer([backprop(), sa, sa]));
     const start = feedbackAngles(t.network, t.boundRule);
     expect(start[1]).toBeGreaterThan(45);
-    await t.fit(task, { epochs: 6, batchSize: 64 });
+    await t.fit(task, { epochs: 12, batchSize: 64 });
     const angles = feedbackAngles(t.network, t.boundRule);
     expect(angles[0]).toBeNull();
     expect(angles[1]).toBeLessThan(5);
