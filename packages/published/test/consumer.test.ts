@@ -79,12 +79,15 @@ beforeAll(async () => {
   const t0 = performance.now();
   const closure = thirdPartyClosure(installed, (name) => name.startsWith('@bioprop/'));
   registry = await startRegistry(Object.values(packed), [...closure.keys()]);
+  // optional peers, and optional dependencies the workspace does not have (another platform's prebuilt binaries, e.g.
+  // msgpackr-extract's darwin and win32 packages under bullmq): npm asks for them and goes on without them
   optionalPeers = new Set(
-    [...closure.values(), ...installed.map((p) => p.json)].flatMap((j) =>
-      Object.entries(j.peerDependenciesMeta ?? {})
+    [...closure.values(), ...installed.map((p) => p.json)].flatMap((j) => [
+      ...Object.entries(j.peerDependenciesMeta ?? {})
         .filter(([, m]) => m?.optional)
         .map(([n]) => n),
-    ),
+      ...Object.keys(j.optionalDependencies ?? {}),
+    ]),
   );
   project = join(scratch, 'app');
   mkdirSync(project);
