@@ -104,8 +104,8 @@ export function readResultSources(sources: readonly string[]): { results: RunRes
       const run = normalizeResult(o);
       // a later source's run of the same rule label and seed replaces an earlier one (a rerun after a retune)
       const same = results.findIndex((x) => (x.label ?? x.rule) === (run.label ?? run.rule) && x.seed === run.seed);
-      if (same >= 0) results.splice(same, 1);
-      results.push(run);
+      if (same >= 0) results[same] = run;
+      else results.push(run);
     }
     for (const f of (parsed.failures ?? []) as Failure[]) failures.push({ ...f, label: f.label ?? f.rule, seed: f.seed ?? 0 });
   }
