@@ -128,6 +128,13 @@ describe('bad input', () => {
   it('an unknown option exits 2', () => expectUsage(['train', '--rule', 'bp', '--frobnicate', '3'], /unknown option '--frobnicate'/));
   it('a negative epoch count exits 2', () => expectUsage(['train', '--rule', 'bp', '--epochs', '-1'], /--epochs must be at least 1/));
   it('a non-numeric learning rate exits 2', () => expectUsage(['train', '--rule', 'bp', '--lr', 'abc'], /--lr must be a positive number/));
+  it('numbers are decimal: hex, octal, binary and Infinity learning rates exit 2', async () => {
+    for (const lr of ['0x10', '0o7', '0b1', 'Infinity']) await expectUsage(['train', '--rule', 'bp', '--lr', lr], /--lr must be a positive number written in decimal \(e\.g\. 0\.05 or 1e-3\), got "/);
+  });
+  it('decimal learning rates of every common form are accepted', async () => {
+    const { positiveNumber } = await import('../src/options/values.js');
+    for (const [text, n] of [['0.05', 0.05], ['1e-3', 1e-3], ['.5', 0.5], ['3', 3], ['2.5E+1', 25]] as const) expect(positiveNumber('--lr')(text)).toBe(n);
+  });
   it('an unknown rule in --rules exits 2', () => expectUsage(['compare', '--rules', 'bp,zz'], /unknown rule "zz"/));
   it('an input width that does not match the dataset exits 2 naming both', () =>
     expectUsage(['train', '--rule', 'bp', '--arch', '100-10'], /100 inputs but digits samples have 784 features/));

@@ -18,10 +18,13 @@ export function integer(name: string, min: number, max = Number.MAX_SAFE_INTEGER
   };
 }
 
+/** A decimal number as people write one (`0.05`, `1e-3`, `.5`): not hex, octal, binary, `Infinity` or blank. */
+const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
 export function positiveNumber(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got "${value}".`);
+    if (!DECIMAL.test(value.trim()) || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number written in decimal (e.g. 0.05 or 1e-3), got "${value}".`);
     return n;
   };
 }
