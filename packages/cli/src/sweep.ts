@@ -34,9 +34,10 @@ export interface SweepSpec {
   seeds: number[] | null;
   /**
    * Asynchronous successive halving (ASHA): every trial first trains `minEpochs`; the best 1/`factor` of a rung
-   * (by `metric`) train on to `factor` times as many epochs, up to the experiment's epochs.
+   * (by `metric`) train on to `factor` times as many epochs, up to the experiment's epochs. With `groupBy`, the best
+   * 1/`factor` of each group of trials equal at those swept keys (e.g. `arch`: each architecture keeps its own best).
    */
-  halving: { minEpochs: number; factor: number; metric: HalvingMetric } | null;
+  halving: { minEpochs: number; factor: number; metric: HalvingMetric; groupBy: string[] } | null;
 }
 
 export type HalvingMetric = 'bestValidationError' | 'testError' | 'trainLoss';
@@ -160,6 +161,7 @@ const sweepSchema = options({
     minEpochs: num({ min: 1, integer: true }).describe('epochs every trial trains first'),
     factor: num({ min: 2 }).default(3).describe('keep the best 1/factor of each rung; the next rung trains factor times as many epochs'),
     metric: oneOf('bestValidationError', 'testError', 'trainLoss').default('bestValidationError').describe('what ranks trials (lower is better)'),
+    groupBy: list(str()).default([]).describe('swept keys whose values split the trials into groups ranked apart (e.g. [arch]: the best of each architecture go on)'),
   })
     .nullable()
     .default(null),
@@ -264,6 +266,11 @@ export function expandTrials(spec: SweepSpec, document: Record<string, unknown>,
         if (spec.halving.minEpochs >= experiment.epochs) throw new UsageError(`${where}: halving.minEpochs (${spec.halving.minEpochs}) must be below the experiment's epochs (${experiment.epochs})`);
         if (spec.halving.metric === 'bestValidationError' && experiment.data.validation === 0) {
           throw new UsageError(`${where}: halving ranks trials by bestValidationError, which needs data.validation > 0 (or choose halving.metric)`);
+        }
+      }
+      if (spec.halving) {
+        for (const k of spec.halving.groupBy) {
+          if (!Object.hasOwn(overrides, k)) throw new UsageError(`${where}: halving.groupBy names "${k}", which this trial does not sweep (swept: ${Object.keys(overrides).join(', ') || 'nothing'})`);
         }
       }
       const key = trialKey(experiment);
@@ -520,6 +527,22 @@ export async function runTrials(opts: SweepRunOptions): Promise<{ ran: number; f
   return { ran, failed, skipped, interrupted };
 }
 
+/**
+ * The records of a rung that successive halving may promote, best first: the best ⌊n/factor⌋ of each group of records
+ * equal at the `groupBy` overrides (one group when it is empty).
+ */
+export function promotable(done: readonly TrialRecord[], factor: number, score: (r: TrialRecord) => number, groupBy: readonly string[]): TrialRecord[] {
+  const groups = new Map<string, TrialRecord[]>();
+  for (const r of done) {
+    const g = JSON.stringify(groupBy.map((k) => r.overrides[k] ?? null));
+    const list = groups.get(g);
+    if (list) list.push(r);
+    else groups.set(g, [r]);
+  }
+  const kept = [...groups.values()].flatMap((g) => [...g].sort((a, b) => score(a) - score(b)).slice(0, Math.floor(g.length / factor)));
+  return kept.sort((a, b) => score(a) - score(b));
+}
+
 /** The epochs of each rung: minEpochs, ×factor, … below the full budget, then the full budget. */
 export function rungEpochs(minEpochs: number, factor: number, epochs: number): number[] {
   const out: number[] = [];
@@ -553,9 +576,7 @@ export async function runHalving(opts: SweepRunOptions & { halving: NonNullable<
   const score = (r: TrialRecord) => r.metrics[halving.metric] ?? Infinity;
   const nextStage = (): { trial: Trial; rung: number; resumeFolder?: string } | null => {
     for (let k = top - 1; k >= 0; k--) {
-      const done = [...results[k].values()].sort((a, b) => score(a) - score(b));
-      const keep = Math.floor(done.length / halving.factor);
-      for (const r of done.slice(0, keep)) {
+      for (const r of promotable([...results[k].values()], halving.factor, score, halving.groupBy)) {
         if (busy.has(r.key) || failedKeys.has(r.key) || results[k + 1].has(r.key) || !r.runFolder) continue;
         return { trial: byKey.get(r.key)!, rung: k + 1, resumeFolder: r.runFolder };
       }

@@ -88,7 +88,7 @@ async function runSweep(file: string | undefined, flags: SweepFlags, ctx: Comman
   note(`${resolved.spec.name}: ${trials.length} trials, ${target ? `on the workers of ${target.url}` : `up to ${workers} at once`}`);
   const halving = resolved.spec.halving;
   if (halving && new Set(trials.map((t) => t.experiment.epochs)).size > 1) throw new UsageError('halving needs one epoch budget for every trial (do not sweep epochs with it)');
-  if (halving) note(`successive halving: rungs of ${rungEpochs(halving.minEpochs, halving.factor, trials[0].experiment.epochs).join(', ')} epochs, the best 1/${halving.factor} by ${halving.metric} go on`);
+  if (halving) note(`successive halving: rungs of ${rungEpochs(halving.minEpochs, halving.factor, trials[0].experiment.epochs).join(', ')} epochs, the best 1/${halving.factor} by ${halving.metric} go on${halving.groupBy.length ? ` within each ${halving.groupBy.join(' × ')}` : ''}`);
   const outcome = target
     ? await runQueued({ folder, trials, note, target, attempts: flags.attempts, backoffMs: 5000 })
     : halving
