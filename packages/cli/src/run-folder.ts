@@ -4,7 +4,7 @@
  * one is overwritten by another run; a resumed run continues its own folder.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, cpus, hostname, loadavg, platform, release, totalmem } from 'node:os';
@@ -142,6 +142,15 @@ export async function checkOutputFile(file: string, what: string, force: boolean
   } catch {
     throw new UsageError(`${what} ${file}: the folder ${dir} is not writable`);
   }
+  // permission bits are not the whole story (procfs, read-only mounts, root): create and remove a file there, as the
+  // atomic write at the end will
+  const probe = join(dir, `.bioprop-write-check-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  try {
+    closeSync(openSync(probe, 'wx'));
+  } catch (e) {
+    throw new UsageError(`${what} ${file}: cannot create files in ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  unlinkSync(probe);
 }
 
 /** Write a file the user named, creating its folder; atomically, so a failure keeps what was there. */

@@ -131,6 +131,12 @@ describe('bad input', () => {
   it('numbers are decimal: hex, octal, binary and Infinity learning rates exit 2', async () => {
     for (const lr of ['0x10', '0o7', '0b1', 'Infinity']) await expectUsage(['train', '--rule', 'bp', '--lr', lr], /--lr must be a positive number written in decimal \(e\.g\. 0\.05 or 1e-3\), got "/);
   });
+  it('object-prototype names are unknown names (exit 2, before any data is loaded)', async () => {
+    await expectUsage(['train', '--rule', 'bp', '--activation', '__proto__'], /unknown activation "__proto__"/);
+    await expectUsage(['train', '--rule', 'bp', '--activation', 'constructor'], /unknown activation "constructor"/);
+  });
+  it('an --out in a folder where no file can be created (procfs) is refused before training (exit 2)', () =>
+    expectUsage(['train', '--rule', 'bp', '--out', '/proc/bioprop-results.json'], /--out \/proc\/bioprop-results\.json: cannot create files in \/proc/));
   it('decimal learning rates of every common form are accepted', async () => {
     const { positiveNumber } = await import('../src/options/values.js');
     for (const [text, n] of [['0.05', 0.05], ['1e-3', 1e-3], ['.5', 0.5], ['3', 3], ['2.5E+1', 25]] as const) expect(positiveNumber('--lr')(text)).toBe(n);

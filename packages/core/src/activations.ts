@@ -72,7 +72,9 @@ export type ActivationLike = Activation | keyof typeof builtinActivations | stri
 export function resolveActivation(like: ActivationLike | undefined, extra: Record<string, Activation> = {}): Activation {
   if (like === undefined) return linear;
   if (typeof like !== 'string') return like;
-  const found = extra[like] ?? builtinActivations[like] ?? stochasticByName[like]?.();
+  // own names only: `__proto__`, `constructor`, `toString` are not activations
+  const own = <T>(table: Record<string, T>): T | undefined => (Object.hasOwn(table, like) ? table[like] : undefined);
+  const found = own(extra) ?? own(builtinActivations) ?? own(stochasticByName)?.();
   if (!found) {
     const known = [...Object.keys(builtinActivations), ...Object.keys(stochasticByName), ...Object.keys(extra)].join(', ');
     throw new OptionError(`unknown activation "${like}" (known: ${known})`);

@@ -120,7 +120,7 @@ export const builtinLosses = {
 export function resolveLoss(like: Loss | string): Loss {
   if (typeof like !== 'string') return like;
   const key = like === 'crossEntropy' || like === 'ce' ? 'softmaxCrossEntropy' : like;
-  const make = (builtinLosses as Record<string, () => Loss>)[key];
+  const make = Object.hasOwn(builtinLosses, key) ? (builtinLosses as Record<string, () => Loss>)[key] : undefined;
   if (!make) throw new OptionError(`unknown loss "${like}" (known: ${Object.keys(builtinLosses).join(', ')})`);
   return make();
 }

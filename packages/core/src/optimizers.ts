@@ -318,7 +318,7 @@ export const optimizers = { sgd, momentum, adam, rmsprop } as const;
 export function resolveOptimizer(like: OptimizerSpec | ({ name: string } & AnyOptions)): OptimizerSpec {
   if ('create' in like) return like as OptimizerSpec;
   const { name, ...rest } = like;
-  const make = (optimizers as Record<string, (o: AnyOptions) => OptimizerSpec>)[name];
+  const make = Object.hasOwn(optimizers, name) ? (optimizers as Record<string, (o: AnyOptions) => OptimizerSpec>)[name] : undefined;
   if (!make) throw new OptionError(`unknown optimizer "${name}" (known: ${Object.keys(optimizers).join(', ')})`);
   return make(rest as AnyOptions);
 }
