@@ -6,14 +6,13 @@
  * only here, on first use, so local sweeps never need them.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { JsonValue } from '@bioprop/core';
 import { EXIT, QueueError, UsageError } from './errors.js';
 import type { ResultsFile } from './execute.js';
 import type { Experiment } from './experiment.js';
-import { writeFileAtomic } from './run-folder.js';
+import { makeDirs, writeFileAtomic } from './run-folder.js';
 import { appendRecord, describeOverrides, executeTrial, outcomeLine, readStore, trialKey, type SweepRunOptions, type Trial, type TrialRecord } from './sweep.js';
 
 /** A Redis sorted set of the sweeps being coordinated (queue name → when it was first registered). */
@@ -266,7 +265,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** The store line for a finished job; its results file (and experiment) go to `trials/<key>/` of the sweep folder. */
 async function recordOf(job: Job, trial: Trial, folder: string): Promise<TrialRecord> {
   const dir = join(folder, 'trials', trial.key);
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   writeFileAtomic(join(dir, 'trial.json'), `${JSON.stringify(trial.experiment, null, 2)}\n`);
   const value = job.returnvalue as TrialJobResult | null;
   if (job.finishedOn && isObject(value) && isObject(value.record) && (value.record.status === 'ok' || value.record.status === 'failed') && (await job.getState()) === 'completed') {
@@ -350,7 +349,7 @@ export async function serveQueue(opts: WorkerOptions): Promise<number> {
 
   const serve = async (name: string) => {
     const folder = join(opts.runsDir, name);
-    mkdirSync(folder, { recursive: true });
+    makeDirs(folder);
     let running = 0;
     const worker = new Worker(
       name,

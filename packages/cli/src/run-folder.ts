@@ -77,12 +77,43 @@ function rewindMetrics(file: string, run: string, step: number): void {
 }
 
 /**
+ * Create a folder and its missing parents one level at a time: Node's recursive mkdir never returns for a path under
+ * procfs (`/proc/x/y`), while a plain mkdir fails at once there.
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let at = resolve(dir); ; ) {
+    let st;
+    try {
+      st = lstatSync(at);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw e;
+      missing.push(at);
+      const up = dirname(at);
+      if (up === at) break;
+      at = up;
+      continue;
+    }
+    if (!st.isDirectory()) throw Object.assign(new Error(`${at} is not a folder`), { code: 'ENOTDIR' });
+    break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
+/**
  * Make a new run folder `<root>/<name>-<UTC time>` (a `-2`, `-3`… suffix when two start in the same second) and write
  * the experiment into it at once: a folder that cannot be written fails here, before any training.
  */
 export function createRunFolder(root: string, experiment: Experiment, date = new Date()): RunFolder {
   try {
-    mkdirSync(root, { recursive: true });
+    makeDirs(root);
   } catch (e) {
     throw new UsageError(`runs folder ${root}: cannot create it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
@@ -155,7 +186,7 @@ export async function checkOutputFile(file: string, what: string, force: boolean
 
 /** Write a file the user named, creating its folder; atomically, so a failure keeps what was there. */
 export function writeOutputFile(file: string, text: string): void {
-  mkdirSync(dirname(resolve(file)), { recursive: true });
+  makeDirs(dirname(resolve(file)));
   writeFileAtomic(file, text);
 }
 

@@ -13,7 +13,7 @@ import { EXIT, UsageError } from './errors.js';
 import type { ResultsFile } from './execute.js';
 import { applySet, parseExperiment, readExperimentDocument, type Experiment } from './experiment.js';
 import { applyPoint, gridPoints, gridSchema, type GridPoint, type GridSpec } from './sweep-grid.js';
-import { utcStamp, writeFileAtomic } from './run-folder.js';
+import { makeDirs, utcStamp, writeFileAtomic } from './run-folder.js';
 
 export const SWEEP_FILE = 'sweep.json';
 export const TRIALS_FILE = 'trials.jsonl';
@@ -352,7 +352,7 @@ export function readSweepFile(folder: string): SweepFile {
 /** Make `<root>/<name>-<UTC>` (suffixed when taken) for a new sweep. */
 export function createSweepFolder(root: string, name: string): string {
   try {
-    mkdirSync(root, { recursive: true });
+    makeDirs(root);
   } catch (e) {
     throw new UsageError(`runs folder ${root}: cannot create it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
@@ -393,7 +393,7 @@ export interface TrialOutcome {
  */
 export function executeTrial(folder: string, trial: Trial, track: (c: ChildProcess | null) => void, stage: Stage = {}): Promise<TrialOutcome> {
   const dir = join(folder, 'trials', trial.key);
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const experimentFile = join(dir, 'trial.json');
   writeFileAtomic(experimentFile, `${JSON.stringify(trial.experiment, null, 2)}\n`);
   const out = join(dir, `result-${utcStamp()}-${process.pid}-${stage.rung ?? 0}.json`);

@@ -137,6 +137,8 @@ describe('bad input', () => {
   });
   it('an --out in a folder where no file can be created (procfs) is refused before training (exit 2)', () =>
     expectUsage(['train', '--rule', 'bp', '--out', '/proc/bioprop-results.json'], /--out \/proc\/bioprop-results\.json: cannot create files in \/proc/));
+  it('a --runs-dir under procfs is refused at once (exit 2; a recursive mkdir there never returns)', () =>
+    expectUsage(['train', '--rule', 'bp', '--runs-dir', '/proc/bioprop/runs'], /runs folder \/proc\/bioprop\/runs: cannot create it \(ENOENT\)/));
   it('decimal learning rates of every common form are accepted', async () => {
     const { positiveNumber } = await import('../src/options/values.js');
     for (const [text, n] of [['0.05', 0.05], ['1e-3', 1e-3], ['.5', 0.5], ['3', 3], ['2.5E+1', 25]] as const) expect(positiveNumber('--lr')(text)).toBe(n);

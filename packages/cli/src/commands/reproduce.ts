@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { DatasetNotFoundError } from '@bioprop/datasets';
@@ -13,7 +13,7 @@ import { integer } from '../options/values.js';
 import { renderCurvesSvg } from '../plot.js';
 import { createProgress } from '../progress.js';
 import { collectSettings, committedFailure, committedRun, listSettings, readCommittedFailure, readCommittedRun, reproductionsMarkdown } from '../reproduce.js';
-import { ENVIRONMENT_FILE, EXPERIMENT_FILE, environment, openRunFolder, writeFileAtomic, writeOutputFile, type RunFolder } from '../run-folder.js';
+import { ENVIRONMENT_FILE, EXPERIMENT_FILE, environment, makeDirs, openRunFolder, writeFileAtomic, writeOutputFile, type RunFolder } from '../run-folder.js';
 import { loadRules } from '../rules.js';
 import { checkExperiment } from '../session.js';
 import type { RunResult } from '../run.js';
@@ -55,7 +55,7 @@ function workFolder(root: string, name: string, exp: Experiment): RunFolder {
     }
     return folder;
   }
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   writeFileAtomic(join(dir, EXPERIMENT_FILE), `${JSON.stringify(exp, null, 2)}\n`);
   return openRunFolder(dir).folder;
 }
