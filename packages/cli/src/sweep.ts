@@ -179,7 +179,7 @@ export function parseSweep(doc: unknown, where = 'sweep'): SweepSpec {
 }
 
 /** A small seeded generator (mulberry32): the same seed draws the same random trials on every machine. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 /** The built executable, run as a user would: `node packages/cli/dist/bin.js …`. */
 export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
@@ -68,3 +69,18 @@ export async function blasProblem(): Promise<string | null> {
 
 /** The tiny budget every end-to-end test uses (embedded digits, a small network, one epoch). */
 export const TINY = ['--dataset', 'digits', '--limit-train', '300', '--limit-test', '100', '--epochs', '1', '--arch', '784-32-10', '--backend', 'wasm'];
+
+/** A sweep folder's store (`trials.jsonl`), one parsed line each. */
+export function readTrials<T>(folder: string): T[] {
+  return readFileSync(join(folder, 'trials.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as T);
+}
+
+/** The one folder a command made under `root` (a run or sweep folder), asserting there is exactly one. */
+export function onlyFolder(root: string): string {
+  const names = readdirSync(root);
+  expect(names).toHaveLength(1);
+  return join(root, names[0]);
+}

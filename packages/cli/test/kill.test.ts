@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, watch, type FSWatcher } 
 import { join } from 'node:path';
 import { verifyCheckpoint } from '@bioprop/core/node';
 import { describe, expect, it } from 'vitest';
+import { rng } from '../src/sweep.js';
 import { runCli, startCli, tempDir, type CliRun } from './helpers.js';
 
 /**
@@ -25,17 +26,6 @@ const args = (rule: string) => [
   '--batch-size', '20', '--epochs', String(EPOCHS), '--seed', String(SEED), '--backend', 'wasm', '--no-angles', '--name', rule,
 ];
 
-/** mulberry32: the kill schedule (modes, delays) from one seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

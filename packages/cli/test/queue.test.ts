@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli, tempDir } from './helpers.js';
+import { onlyFolder, readTrials, runCli, startCli, tempDir } from './helpers.js';
 
 interface StoreLine {
   key: string;
@@ -16,17 +16,7 @@ interface StoreLine {
   worker?: { id: string; runFolder: string | null };
 }
 
-const store = (folder: string): StoreLine[] =>
-  readFileSync(join(folder, 'trials.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as StoreLine);
-
-const onlyFolder = (runs: string): string => {
-  const names = readdirSync(runs);
-  expect(names).toHaveLength(1);
-  return join(runs, names[0]);
-};
+const store = (folder: string): StoreLine[] => readTrials<StoreLine>(folder);
 
 /** Debian's redis-server (CI installs it; under CI=true its absence fails the suite). */
 const REDIS_SERVER = ['/usr/bin/redis-server', ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'redis-server'))].find((p) => p && existsSync(p));

@@ -1,14 +1,9 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './helpers.js';
+import { onlyFolder, runCli, tempDir } from './helpers.js';
 
 const SMALL = ['--dataset', 'digits', '--limit-train', '300', '--limit-test', '100', '--arch', '784-32-10', '--backend', 'wasm'];
-const onlyFolder = (root: string) => {
-  const names = readdirSync(root);
-  expect(names).toHaveLength(1);
-  return join(root, names[0]);
-};
 
 describe('bioprop report', () => {
   it('writes markdown with mean ± std over seeds and each seed, published figures from its file, and the curves', async () => {

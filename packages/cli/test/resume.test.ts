@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, startCli, tempDir, type CliRun } from './helpers.js';
+import { onlyFolder, runCli, startCli, tempDir, type CliRun } from './helpers.js';
 
 /** Enough steps that a Ctrl-C sent after the first progress line of epoch 2 lands well before the end. */
 const RUN = ['--rule', 'bp', '--dataset', 'digits', '--arch', '784-64-10', '--limit-train', '600', '--limit-test', '200', '--epochs', '12', '--batch-size', '20', '--seed', '5', '--backend', 'wasm'];
@@ -21,11 +21,6 @@ function runShell(line: string, cwd: string): Promise<CliRun> {
 }
 
 /** The one run folder under a runs directory. */
-const onlyFolder = (root: string) => {
-  const names = readdirSync(root);
-  expect(names).toHaveLength(1);
-  return join(root, names[0]);
-};
 const manifest = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
 const results = (folder: string) => JSON.parse(readFileSync(join(folder, 'results.json'), 'utf8'));
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI_DIR, runCli, startCli, tempDir } from './helpers.js';
+import { CLI_DIR, onlyFolder, readTrials, runCli, startCli, tempDir } from './helpers.js';
 
 const EXAMPLE = resolve(CLI_DIR, '..', '..', 'experiments', 'sweeps', 'fa-feedback-scale.yaml');
 
@@ -18,17 +18,7 @@ interface StoreLine {
   runFolder: string | null;
 }
 
-const store = (folder: string): StoreLine[] =>
-  readFileSync(join(folder, 'trials.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as StoreLine);
-
-const onlyFolder = (runs: string): string => {
-  const names = readdirSync(runs);
-  expect(names).toHaveLength(1);
-  return join(runs, names[0]);
-};
+const store = (folder: string): StoreLine[] => readTrials<StoreLine>(folder);
 
 /** Every folder under `dir` (relative paths, sorted). */
 const folders = (dir: string): string[] =>
