@@ -92,7 +92,7 @@ export interface Experiment {
   /** Stop every run after this many steps (smoke runs of long configs). */
   maxSteps: number | null;
   /**
-   * Stop a run as diverged when its running loss exceeds this many times its first steps' mean (null: never; a
+   * Stop a run as diverged when its running loss exceeds this many times the loss at the initial weights (null: never; a
    * non-finite loss always stops it).
    */
   divergenceFactor: number | null;
@@ -244,7 +244,7 @@ function experimentShape(rule: Schema<RuleRef>) {
     seeds: list(seed, { minItems: 1 }).default([0]),
     backend: oneOf(...BACKEND_CHOICES).default('auto'),
     maxSteps: positiveInt.nullable().default(null).describe('stop each run after this many steps (smoke runs)'),
-    divergenceFactor: num({ min: 1 }).nullable().default(100).describe("stop a run whose running loss exceeds this many times its first steps' mean (null: never)"),
+    divergenceFactor: num({ min: 1 }).nullable().default(100).describe("stop a run whose running loss exceeds this many times the loss at the initial weights, or whose first loss is over 10,000 times an all-zero output's (null: never)"),
     metrics: options({
       angles: bool().default(true),
       alignment: bool().default(false),

@@ -150,6 +150,19 @@ describe('bad input', () => {
     expectUsage(['train', '--rule', 'bp', '--optimizer', 'rmsprop'], /needs --lr as well/));
   it('an unknown command exits 2', () => expectUsage(['fly'], /unknown command 'fly'/));
 
+  it('a finite loss that explodes stops the run with exit 1: a rate that blows the weights up at once, and weights out of scale', async () => {
+    for (const [flags, message] of [
+      [['--lr', '1e6'], /running loss .* at step 2 \(epoch 1, batch 2\) is over 100× (the loss at the initial weights|an all-zero output's loss on the first batch) \(2\.\d+\)/],
+      [['--init', 'normal:1e30'], /the loss at the initial weights, .*e\+\d+ at step 1 \(epoch 1, batch 1\), is over 10000× the loss of an all-zero output \(2\.303\)/],
+    ] as const) {
+      for (const rule of ['bp', 'fa']) {
+        const r = await runCli(['train', '--rule', rule, ...TINY, '--limit-train', '500', ...flags], tempDir());
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(message);
+      }
+    }
+  });
+
   it('a truncated train-images-idx3-ubyte.gz fails with its file name, exit 1', async () => {
     const dir = tempDir('bioprop-bad-data-');
     mkdirSync(dir, { recursive: true });

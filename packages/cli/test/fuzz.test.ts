@@ -1,6 +1,7 @@
 /**
  * The command line under random input: whatever the arguments, bioprop exits 0, 1 or 2 with a message, never with
- * an unexpected error (a TypeError, a stack trace) or a signal. Seeded, so a failure reproduces.
+ * an unexpected error (a TypeError, a stack trace) or a signal, and a value known to be bad for its flag is a usage
+ * error (exit 2) wherever it appears. Seeded, so a failure reproduces.
  */
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
@@ -28,11 +29,44 @@ const VALUES = [
   '9999999999999999999', '0x10', '1GB', 'wasm', 'tensorflow', 'relu', 'tanh', 'adam', 'x'.repeat(300),
 ];
 
+/** Flags that take no value: every other flag consumes the next word, whatever it is (commander is greedy). */
+const BOOLEAN = new Set(['--same-optimizer', '--alignment', '--no-angles', '--force', '--list', '--json', '--frobnicate']);
+/** Values every command refuses for these flags while parsing its arguments: a usage error, exit 2, whatever else is given. */
+const NOT_A_NUMBER = ['-1', 'NaN', '', ' ', '__proto__', 'constructor', '{}', '[]', '[1,2', 'fa', 'bp,fa', '0x10', '1GB', 'relu', 'glorot:-1', 'x'.repeat(300)];
+const NOT_A_NAME = ['0', '-1', '', '__proto__', 'constructor', '{}', 'zz', 'x'.repeat(300)];
+const KNOWN_BAD: Record<string, readonly string[]> = {
+  '--epochs': [...NOT_A_NUMBER, '0', '1.5', '1e400'],
+  '--batch-size': [...NOT_A_NUMBER, '0', '1.5', '1e400'],
+  '--lr': [...NOT_A_NUMBER, '0', '1e400'],
+  '--seed': [...NOT_A_NUMBER, '1.5', '1e400', '9999999999999999999'],
+  '--validation': [...NOT_A_NUMBER, '1.5'],
+  '--min-time': [...NOT_A_NUMBER, '0', '1e400'],
+  '--dataset': NOT_A_NAME,
+  '--loss': [...NOT_A_NAME, 'relu', 'adam'],
+  '--optimizer': [...NOT_A_NAME, 'relu'],
+  '--normalize': [...NOT_A_NAME, 'relu'],
+  '--activation': [...NOT_A_NAME, 'adam'],
+  '--init': ['glorot:-1', 'uniform:x', '__proto__', 'constructor', '0', ''],
+};
+
+/** The value commander gives each flag, as it parses: a value flag takes the next word, the last occurrence wins. */
+function parsedFlags(args: readonly string[]): Map<string, string | true> {
+  const out = new Map<string, string | true>();
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith('--')) continue;
+    if (BOOLEAN.has(a) || i + 1 === args.length) out.set(a, true);
+    else out.set(a, args[++i]);
+  }
+  return out;
+}
+
 describe('bioprop under random arguments', () => {
   it('exits 0, 1 or 2 with a message and never crashes (40 seeded command lines)', async () => {
     const rand = mulberry32(20261202);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
     const cwd = tempDir();
+    let knownBad = 0;
     for (let i = 0; i < 40; i++) {
       const args = [pick(COMMANDS)];
       const n = Math.floor(rand() * 5);
@@ -47,9 +81,17 @@ describe('bioprop under random arguments', () => {
       const where = `bioprop ${args.join(' ')}\n${r.stderr.slice(-800)}`;
       expect(r.signal, where).toBeNull();
       expect([0, 1, 2], where).toContain(r.code);
+      const bad = [...parsedFlags(args)].filter(([flag, value]) => typeof value === 'string' && KNOWN_BAD[flag]?.includes(value));
+      if (bad.length) {
+        knownBad++;
+        expect(r.code, `${where}\n(${bad.map(([f, v]) => `${f} ${JSON.stringify(v)}`).join(', ')} is a usage error)`).toBe(2);
+      }
       // an error bioprop did not expect prints its kind (TypeError: …) or a stack
       expect(r.stderr, where).not.toMatch(/bioprop: error: (TypeError|RangeError|ReferenceError|SyntaxError|Error):|\n\s+at .+\(.+:\d+:\d+\)/);
       if (r.code !== 0) expect(r.stderr.trim().length, where).toBeGreaterThan(0);
     }
+    console.log(`[cli fuzz] 40 command lines, ${knownBad} with a value known to be bad for its flag: each exited 2`);
+    // the seed draws enough known-bad values for the exit-2 assertion to bite
+    expect(knownBad).toBeGreaterThanOrEqual(5);
   }, 600_000);
 });

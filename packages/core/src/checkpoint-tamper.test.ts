@@ -139,6 +139,8 @@ describe('a tampered manifest is not trusted', () => {
       ['byteLength 1e12', (m) => (m.byteLength = 1e12), /"byteLength"/],
       ['weights file outside the directory', (m) => (m.weightsFile = '../../etc/passwd'), /"weightsFile"/],
       ['shuffle state a string', (m) => (m.trainer!.position.epochShuffleState = 'x' as never), /epochShuffleState/],
+      ['loss watch first loss a string', (m) => (m.trainer!.position.lossWatch = { firstSum: 1, firstCount: 1, running: null, first: 'x' as never }), /lossWatch\.first"/],
+      ['loss watch reference NaN', (m) => (m.trainer!.position.lossWatch = { firstSum: 1, firstCount: 1, running: null, first: 1, reference: NaN }), /lossWatch\.reference/],
       ['loss watch count -3', (m) => (m.trainer!.position.lossWatch = { firstSum: 1, firstCount: -3, running: null }), /lossWatch\.firstCount/],
       ['input shape 0', (m) => ((m.network as { inputShape: number[] }).inputShape = [0]), /network\.inputShape\[0\]/],
       ['no rule id', (m) => ((m.rule as { id: unknown }).id = 5), /"rule\.id"/],

@@ -434,6 +434,8 @@ function checkTrainer(c: FieldChecker, value: unknown, shapes: Map<string, numbe
     c.finite(w.firstSum, 'trainer.position.lossWatch.firstSum');
     c.integer(w.firstCount, 'trainer.position.lossWatch.firstCount', 0, step);
     if (w.running !== null) c.finite(w.running, 'trainer.position.lossWatch.running');
+    if (w.first !== undefined) c.finite(w.first, 'trainer.position.lossWatch.first');
+    if (w.reference !== undefined) c.finite(w.reference, 'trainer.position.lossWatch.reference');
   }
 }
 

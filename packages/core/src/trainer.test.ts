@@ -199,7 +199,7 @@ describe('trainer: asynchronous reads, divergence without NaN, step limits', () 
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(DivergenceError);
-    expect((err as Error).message).toMatch(/running loss .* at step \d+ .* over 100× the mean of the first 10 steps/);
+    expect((err as Error).message).toMatch(/running loss .* at step \d+ .* over 100× the loss at the initial weights/);
     expect(Number.isFinite(t.position.lossWatch!.running!)).toBe(true);
     const allowed = createTrainer({ network: sequential({ inputShape: [8], layers: [dense({ units: 16, activation: 'relu' }), dense({ units: 3 })], seed: 2 }), rule: testBackprop(), loss: 'softmaxCrossEntropy', optimizer: momentum({ lr: 3 }), seed: 2, divergence: false, checkFinite: false });
     await expect(allowed.fit(toyData(3, 512), { epochs: 2, batchSize: 16 })).resolves.toBeDefined();
@@ -207,6 +207,81 @@ describe('trainer: asynchronous reads, divergence without NaN, step limits', () 
       x.dispose();
       x.network.dispose();
     }
+  });
+
+  it('a loss that explodes within the first 10 steps is measured against the loss at the initial weights (lr 1e6)', async () => {
+    const make = (divergence?: false) => {
+      const random = randomSource(4);
+      const network = sequential({ inputShape: [8], layers: [dense({ units: 16, activation: 'tanh' }), dense({ units: 3 })], random });
+      // tanh keeps the logits finite (|logit| ≤ the last kernel's row sums) while they grow by orders of magnitude at once
+      return createTrainer({ network, rule: testBackprop(), loss: 'softmaxCrossEntropy', optimizer: momentum({ lr: 1e6, momentum: 0 }), random, divergence });
+    };
+    const lossesOf = (t: ReturnType<typeof make>) => {
+      const losses: number[] = [];
+      t.addHook({ onStep: ({ loss }) => void losses.push(loss) });
+      return losses;
+    };
+    // unwatched: every loss stays finite, and after the first step none is ever 100× the first 10 steps' mean (that
+    // mean already holds the explosion, so a watch with it as the baseline never fires)
+    const free = make(false);
+    const all = lossesOf(free);
+    await free.fit(toyData(5, 512), { epochs: 1, batchSize: 16 });
+    expect(all).toHaveLength(32);
+    expect(all.every(Number.isFinite)).toBe(true);
+    const firstTen = all.slice(0, 10).reduce((a, b) => a + b, 0) / 10;
+    expect(Math.max(...all.slice(1))).toBeLessThan(100 * firstTen);
+    expect(all[0]).toBeLessThan(3);
+    expect(all[1]).toBeGreaterThan(200 * all[0]);
+    // watched: stopped at the second step, against the first step's loss
+    const t = make();
+    const losses = lossesOf(t);
+    const err = await t.fit(toyData(5, 512), { epochs: 1, batchSize: 16 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DivergenceError);
+    expect((err as Error).message).toMatch(/running loss .* at step 2 .* over 100× the loss at the initial weights \(1\.\d+\)/);
+    expect(losses).toEqual(all.slice(0, 2));
+    expect(t.position.lossWatch).toMatchObject({ first: all[0] });
+    for (const x of [t, free]) {
+      x.dispose();
+      x.network.dispose();
+    }
+  });
+
+  it('a loss at the initial weights far above an all-zero output\'s stops at the first step (weights ×1e30), unless allowed', async () => {
+    const make = (divergence?: false) => {
+      const random = randomSource(6);
+      const network = sequential({ inputShape: [8], layers: [dense({ units: 16, activation: 'relu' }), dense({ units: 3 })], random });
+      for (const v of Object.values(network.namedParams())) v.assign(tf.mul(v, 1e15));
+      return createTrainer({ network, rule: testBackprop(), loss: 'softmaxCrossEntropy', optimizer: momentum({ lr: 0.01 }), random, divergence });
+    };
+    const t = make();
+    const err = await t.fit(toyData(5, 64), { epochs: 1, batchSize: 16 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DivergenceError);
+    expect((err as Error).message).toMatch(/the loss at the initial weights, \d.*e\+\d+ at step 1 \(epoch 1, batch 1\), is over 10000× the loss of an all-zero output \(1\.09\d+\)/);
+    expect(t.position.step).toBe(1);
+    const allowed = make(false);
+    await expect(allowed.fit(toyData(5, 64), { epochs: 1, batchSize: 16 })).resolves.toBeDefined();
+    for (const x of [t, allowed]) {
+      x.dispose();
+      x.network.dispose();
+    }
+  });
+
+  it('healthy training from a poor but finite start is not flagged (normal:1-like weights, MSE)', async () => {
+    const random = randomSource(8);
+    const network = sequential({ inputShape: [8], layers: [dense({ units: 16, activation: 'tanh' }), dense({ units: 3 })], random });
+    for (const v of Object.values(network.namedParams())) v.assign(tf.mul(v, 3));
+    const t = createTrainer({ network, rule: testBackprop(), loss: 'mse', optimizer: adam({ lr: 0.01 }), random });
+    const r = await t.fit(toyData(5, 256), { epochs: 3, batchSize: 8 });
+    expect(r.stopped).toBe(false);
+    expect(t.position.lossWatch!.reference).toBeGreaterThan(0);
+    t.dispose();
+    t.network.dispose();
   });
 
   it('maxSteps stops fit mid-epoch, and a later fit continues from there', async () => {

@@ -48,10 +48,13 @@ export interface TrainerOptions {
   /** Stop with a `DivergenceError` when the loss becomes non-finite (default true). */
   checkFinite?: boolean;
   /**
-   * Stop with a `DivergenceError` when the running loss (a moving average over about 10 steps) exceeds `factor` times
-   * the mean loss of the first 10 steps: divergence without NaN. Default `{ factor: 100 }`; `false` turns it off.
+   * Divergence without NaN: stop with a `DivergenceError` when the running loss (the mean so far over the first 10
+   * steps, then a moving average over about 10) exceeds `factor` times the loss at the initial weights (the first step's, or an
+   * all-zero output's on the first batch if that is larger: a lucky first batch does not set the bar), or when the
+   * loss at the initial weights is already over `initialFactor` times an all-zero output's (weights out of scale).
+   * Default `{ factor: 100, initialFactor: 10000 }`; `false` turns both off.
    */
-  divergence?: { factor: number } | false;
+  divergence?: { factor: number; initialFactor?: number } | false;
 }
 
 export interface FitOptions {
@@ -99,8 +102,12 @@ export interface TrainerPosition {
   /** Running sum of the current epoch's losses and its step count. */
   epochLossSum: number;
   epochSteps: number;
-  /** The divergence watch: the first 10 steps' losses summed, and the moving average after them (null before). */
-  lossWatch?: { firstSum: number; firstCount: number; running: number | null };
+  /**
+   * The divergence watch: the first 10 steps' losses summed, the moving average after them (null before), the loss at
+   * the initial weights (`first`) and an all-zero output's loss on the first batch (`reference`). Checkpoints written
+   * before `first` existed measure against the first steps' mean.
+   */
+  lossWatch?: { firstSum: number; firstCount: number; running: number | null; first?: number; reference?: number };
 }
 
 /** Backends whose tensors cannot be read synchronously in every environment (Node has no OffscreenCanvas). */
@@ -126,6 +133,7 @@ export class Trainer {
   private readonly params: VariableMap;
   private readonly checkFinite: boolean;
   private readonly divergenceFactor: number | null;
+  private readonly initialFactor: number | null;
   position: TrainerPosition = { epoch: 0, batch: 0, step: 0, epochShuffleState: null, epochLossSum: 0, epochSteps: 0 };
 
   constructor(options: TrainerOptions) {
@@ -145,6 +153,7 @@ export class Trainer {
     this.checkFinite = options.checkFinite ?? true;
     const d = options.divergence ?? { factor: 100 };
     this.divergenceFactor = d === false ? null : checkNumber('createTrainer divergence.factor', d.factor, { min: 1 });
+    this.initialFactor = d === false ? null : checkNumber('createTrainer divergence.initialFactor', d.initialFactor ?? 10_000, { min: 1 });
   }
 
   /** Add a hook after construction (diagnostics attach this way). */
@@ -159,13 +168,15 @@ export class Trainer {
     let lossValue = NaN;
     const forwardStream = this.random.stream(FORWARD_STREAM);
     const streamBefore = forwardStream.getState();
+    let reference: number | null = null;
     tf.tidy(() => {
-      const { trace, y, lossT } = this.forwardPhase(input, target, targetFits, forwardStream);
+      const { trace, y, lossT, referenceT } = this.forwardPhase(input, target, targetFits, forwardStream);
       lossValue = lossT.dataSync()[0];
+      if (referenceT) reference = referenceT.dataSync()[0];
       this.checkLoss(lossValue, trace, step, epoch, batch, forwardStream, streamBefore);
       this.updatePhase(input, trace, y, lossValue, step, epoch, batch);
     });
-    this.watchLoss(lossValue, step, epoch, batch);
+    this.watchLoss(lossValue, reference, step, epoch, batch);
     return lossValue;
   }
 
@@ -185,11 +196,12 @@ export class Trainer {
     const made = (t: Tensor) => t !== input && t !== target;
     try {
       const lossValue = (await kept.lossT.data())[0];
+      const reference = kept.referenceT ? (await kept.referenceT.data())[0] : null;
       tf.tidy(() => {
         this.checkLoss(lossValue, kept.trace, step, epoch, batch, forwardStream, streamBefore);
         this.updatePhase(input, kept.trace, kept.y, lossValue, step, epoch, batch);
       });
-      this.watchLoss(lossValue, step, epoch, batch);
+      this.watchLoss(lossValue, reference, step, epoch, batch);
       return lossValue;
     } finally {
       tf.dispose(collectTensors(kept).filter(made));
@@ -209,7 +221,9 @@ export class Trainer {
   private forwardPhase(input: Tensor, target: Tensor, targetFits: boolean, forwardStream: RandomStream) {
     const trace = this.network.forward(input, { training: true, random: forwardStream });
     const y = targetFits ? target : tf.reshape(target, trace.output.shape);
-    return { trace, y, lossT: this.loss.value(trace.output, y) };
+    // the divergence watch's yardstick, once per run: the loss an all-zero output would have on the first batch
+    const referenceT = this.divergenceFactor !== null && !this.position.lossWatch?.firstCount ? this.loss.value(tf.zerosLike(trace.output), y) : null;
+    return { trace, y, lossT: this.loss.value(trace.output, y), referenceT };
   }
 
   /** A non-finite loss refuses the step: nothing changes, not even the masks the forward pass drew. */
@@ -267,26 +281,49 @@ export class Trainer {
   }
 
   /**
-   * Divergence without NaN: after the first 10 steps set a baseline (their mean loss), a moving average of the loss
-   * above `factor` × baseline stops the run. The step that crossed it has been applied; a checkpoint of the previous
-   * epoch is the last good state.
+   * Divergence without NaN. The yardstick is the loss at the initial weights (the first step's, before any update),
+   * raised to an all-zero output's loss on the first batch when that is larger. The first steps' mean would not do: a
+   * rate that blows the weights up does it within them, and the mean then holds the explosion. A first loss over
+   * `initialFactor` × the all-zero output's stops at once (weights or inputs out of scale); from the second step, the
+   * running loss (the mean so far over the first 10 steps, then a moving average over about 10) above `factor` × the
+   * yardstick stops the run. The step that crossed it has been applied; a checkpoint of the previous epoch is the
+   * last good state.
    */
-  private watchLoss(loss: number, step: number, epoch: number, batch: number): void {
+  private watchLoss(loss: number, reference: number | null, step: number, epoch: number, batch: number): void {
     if (this.divergenceFactor === null) return;
     const w = (this.position.lossWatch ??= { firstSum: 0, firstCount: 0, running: null });
+    const at = `at step ${step + 1} (epoch ${epoch + 1}, batch ${batch + 1})`;
+    if (w.firstCount === 0) {
+      w.first = loss;
+      if (reference !== null) w.reference = reference;
+      if (reference !== null && reference > 0 && loss > this.initialFactor! * reference) {
+        throw new DivergenceError(
+          `training diverged: the loss at the initial weights, ${loss.toPrecision(4)} ${at}, is over ${this.initialFactor}× the loss of an all-zero output ` +
+            `(${reference.toPrecision(4)}): the initial weights or the inputs are out of scale. Use a smaller init or normalized inputs, or allow it (divergence: false; --allow-divergence on the command line).`,
+          step + 1,
+          epoch,
+          null,
+        );
+      }
+    }
+    const measured = w.first !== undefined;
+    let running: number;
     if (w.firstCount < WATCH_STEPS) {
       w.firstSum += loss;
       w.firstCount++;
       if (w.firstCount === WATCH_STEPS) w.running = w.firstSum / WATCH_STEPS;
-      return;
+      // with a yardstick from the initial weights, the mean so far is watched from the second step (a short run too)
+      if (!measured) return;
+      running = w.firstSum / w.firstCount;
+    } else {
+      running = w.running = (1 - WATCH_WEIGHT) * (w.running ?? loss) + WATCH_WEIGHT * loss;
     }
-    w.running = (1 - WATCH_WEIGHT) * (w.running ?? loss) + WATCH_WEIGHT * loss;
-    const baseline = w.firstSum / w.firstCount;
-    if (baseline > 0 && w.running > this.divergenceFactor * baseline) {
+    const baseline = measured ? Math.max(w.first!, w.reference ?? 0) : w.firstSum / w.firstCount;
+    if (baseline > 0 && running > this.divergenceFactor * baseline) {
       throw new DivergenceError(
-        `training diverged: the running loss ${w.running.toPrecision(4)} at step ${step + 1} (epoch ${epoch + 1}, batch ${batch + 1}) is over ` +
-          `${this.divergenceFactor}× the mean of the first ${WATCH_STEPS} steps (${baseline.toPrecision(4)}); the last loss was ${loss.toPrecision(4)}. ` +
-          'Lower the learning rate, or allow it (the divergence option).',
+        `training diverged: the running loss ${running.toPrecision(4)} ${at} is over ` +
+          `${this.divergenceFactor}× ${!measured ? `the mean of the first ${WATCH_STEPS} steps` : w.first! >= (w.reference ?? 0) ? 'the loss at the initial weights' : "an all-zero output's loss on the first batch"} (${baseline.toPrecision(4)}); the last loss was ${loss.toPrecision(4)}. ` +
+          'Lower the learning rate, or allow it (divergence: false; --allow-divergence on the command line).',
         step + 1,
         epoch,
         null,

@@ -67,7 +67,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--validation <n>', 'hold out the last n training samples as a validation set', integer('--validation', 0), 0)
     .addOption(new Option('--normalize <how>', "inputs: auto (a preset's choice), none, standardize").choices(['auto', 'none', 'standardize']).default('auto'))
     .option('--max-steps <n>', 'stop each run after n steps (smoke runs)', integer('--max-steps', 1))
-    .option('--allow-divergence', "keep training when the loss grows past 100 times its first steps' mean (a non-finite loss still stops)")
+    .option('--allow-divergence', "keep training when the loss grows past 100 times its value at the initial weights, or starts over 10,000 times an all-zero output's (a non-finite loss still stops)")
     .option('--max-memory <size>', 'refuse runs estimated to need more memory (e.g. 8GB, 512MB; default: half of this machine\'s)', memorySize)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_CHOICES).default(DEFAULTS.backend))
     .option('--name <name>', 'name of the run folder (default: from the rule and dataset)')
