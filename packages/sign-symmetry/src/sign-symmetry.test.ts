@@ -174,8 +174,10 @@ describe('sign symmetry: B follows W', () => {
     for (const [name, network] of Object.entries(NETS)) {
       it(`${id} on ${name}: every step is FA with B := feedbackWeights (bit for bit), and B's signs are W's at every step`, () => {
         const opt = () => sgd({ lr: 0.5 });
-        const a = createTrainer({ network: network(3), rule: make(), loss: 'softmaxCrossEntropy', optimizer: opt(), seed: 4 });
-        const b = createTrainer({ network: network(3), rule: feedbackAlignmentReference(), loss: 'softmaxCrossEntropy', optimizer: opt(), seed: 4 });
+        // large steps to move the signs; unscaled USF's loss explodes at once (×280 at step 2 on resnet20-tiny), which
+        // this structural check does not mind: the divergence watch is off
+        const a = createTrainer({ network: network(3), rule: make(), loss: 'softmaxCrossEntropy', optimizer: opt(), seed: 4, divergence: false });
+        const b = createTrainer({ network: network(3), rule: feedbackAlignmentReference(), loss: 'softmaxCrossEntropy', optimizer: opt(), seed: 4, divergence: false });
         const refState = b.boundRule.state();
         const L = a.network.layers.length;
         // feedback exactly where a signal goes down: every layer but the first on these nets
@@ -360,7 +362,8 @@ describe('sign symmetry: B within 90° of W', () => {
   for (const { id, make } of VARIANTS) {
     it(`${id}: angle(B_l, W_l) < 90° at every layer and every step (lenet5 and conv2d + locally connected)`, () => {
       for (const network of [lenet5, convLc]) {
-        const t = createTrainer({ network: network(6), rule: make(), loss: 'softmaxCrossEntropy', optimizer: sgd({ lr: 0.3 }), seed: 2 });
+        // unscaled USF's loss explodes within these steps (its B has unit entries); the angles are what is checked
+        const t = createTrainer({ network: network(6), rule: make(), loss: 'softmaxCrossEntropy', optimizer: sgd({ lr: 0.3 }), seed: 2, divergence: false });
         let worst = 0;
         for (let step = 0; step <= 4; step++) {
           scoped(() =>
