@@ -13,7 +13,7 @@ import { EXIT, QueueError, UsageError } from './errors.js';
 import type { ResultsFile } from './execute.js';
 import type { Experiment } from './experiment.js';
 import { makeDirs, writeFileAtomic } from './run-folder.js';
-import { appendRecord, describeOverrides, executeTrial, outcomeLine, readStore, trialKey, type SweepRunOptions, type Trial, type TrialRecord } from './sweep.js';
+import { appendRecord, describeOverrides, executeTrial, outcomeLine, promotable, readStore, rungEpochs, trialKey, type Stage, type SweepRunOptions, type SweepSpec, type Trial, type TrialRecord } from './sweep.js';
 
 /** A Redis sorted set of the sweeps being coordinated (queue name → when it was first registered). */
 export const SWEEP_REGISTRY = 'bioprop:sweeps';
@@ -103,7 +103,13 @@ export interface TrialJobData {
   overrides: Record<string, JsonValue>;
   seed: number;
   experiment: Experiment;
+  /** With halving: the rung, and the epochs to train from the start (a promoted trial is trained afresh to its rung). */
+  rung?: number;
+  epochs?: number;
 }
+
+/** A job's id: the trial's key, with its rung after the first one (a trial's rungs are separate jobs). */
+export const jobIdOf = (key: string, rung?: number) => (rung ? `${key}-rung${rung}` : key);
 
 /** A job's return value: the trial's store line (as the worker saw it) and the results file its run wrote. */
 export interface TrialJobResult {
@@ -158,18 +164,38 @@ export interface QueuedSweepOptions extends Omit<SweepRunOptions, 'workers'> {
   backoffMs: number;
 }
 
+/** One job of a queued sweep: a trial, and with halving its rung and epochs. */
+interface QueuedStage {
+  trial: Trial;
+  stage: Stage;
+}
+
 /**
  * Coordinate a sweep over a queue: enqueue the trials not stored as ok (a job already in the queue is not added
  * again; one left failed by an earlier run is replaced), then append each job's result to the store as it finishes.
- * Ctrl-C removes the jobs no worker has taken; results of the running ones stay in Redis for `--resume`.
+ * With `halving`, successive halving by rungs: every trial's first rung goes to the queue, and when all of a rung's
+ * results are in, the best 1/factor of each group (as a local sweep ranks them) go to the queue for the next rung.
+ * A promoted trial is trained afresh to its rung's epochs on whichever worker takes it (its earlier rung's checkpoint
+ * is on another machine); resumed training is bit for bit the same, so the result equals a local sweep's. Ctrl-C
+ * removes the jobs no worker has taken; results of the running ones stay in Redis for `--resume`.
  */
-export async function runQueued(opts: QueuedSweepOptions): Promise<{ ran: number; failed: number; skipped: number; interrupted: boolean }> {
+export async function runQueued(opts: QueuedSweepOptions & { halving?: SweepSpec['halving'] }): Promise<{ ran: number; failed: number; skipped: number; interrupted: boolean }> {
   const stored = readStore(opts.folder);
-  const done = new Set(stored.filter((r) => r.status === 'ok').map((r) => r.key));
-  const todo = opts.trials.filter((t) => !done.has(t.key));
-  const skipped = opts.trials.length - todo.length;
-  if (skipped) opts.note(`${skipped} of ${opts.trials.length} trials already done`);
-  if (todo.length === 0) return { ran: 0, failed: 0, skipped, interrupted: false };
+  const halving = opts.halving ?? null;
+  const budget = opts.trials[0]?.experiment.epochs ?? 1;
+  const rungs = halving ? rungEpochs(halving.minEpochs, halving.factor, budget) : [budget];
+  const top = rungs.length - 1;
+  const keys = new Set(opts.trials.map((t) => t.key));
+  /** results[k]: key → its ok record at rung k (without halving, the one rung). */
+  const results = rungs.map(() => new Map<string, TrialRecord>());
+  for (const r of stored) {
+    if (r.status !== 'ok' || !keys.has(r.key)) continue;
+    const k = halving ? r.rung : 0;
+    if (k !== undefined && k >= 0 && k <= top) results[k].set(r.key, r);
+  }
+  const skipped = opts.trials.filter((t) => results[top].has(t.key)).length;
+  if (skipped) opts.note(halving ? `${skipped} of ${opts.trials.length} trials already at the full ${budget} epochs` : `${skipped} of ${opts.trials.length} trials already done`);
+  if (skipped === opts.trials.length) return { ran: 0, failed: 0, skipped, interrupted: false };
   await probeRedis(opts.target);
   const { Queue, QueueEvents } = await loadBullmq();
   const name = queueName(opts.folder);
@@ -193,24 +219,23 @@ export async function runQueued(opts: QueuedSweepOptions): Promise<{ ran: number
     wake.fire();
   };
   process.on('SIGINT', onSigint);
-  const pending = new Map(todo.map((t) => [t.key, t]));
   // a store line already written for a job (a coordinator stopped between appending and removing it) is not written again
-  const written = new Set(stored.map((r) => `${r.key} ${r.started} ${r.finished}`));
+  const written = new Set(stored.map((r) => `${r.key} ${r.rung ?? ''} ${r.started} ${r.finished}`));
   let ran = 0;
   let failed = 0;
-  try {
-    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-    await client.zadd(SWEEP_REGISTRY, 'NX', Date.now(), name);
-    for (const ev of ['completed', 'failed', 'stalled'] as const) events.on(ev, () => wake.fire());
-    events.on('stalled', ({ jobId }) => {
-      const t = pending.get(jobId);
-      if (t) opts.note(`stalled: the worker running ${jobId} (${describeOverrides(t.overrides) || '(base)'} seed ${t.seed}) stopped renewing its lock; the trial goes back to the queue`);
-    });
+  let finished = 0;
+  const total = () => (halving ? `rung ${finishedRung} (${rungs[finishedRung]} epochs)` : `${skipped + finished}/${opts.trials.length}`);
+  let finishedRung = 0;
+
+  /** Enqueue these jobs (unless there already) and store each result as it comes. */
+  const runJobs = async (jobs: QueuedStage[]): Promise<void> => {
+    const pending = new Map(jobs.map((j) => [jobIdOf(j.trial.key, j.stage.rung), j]));
     let added = 0;
     let waiting = 0;
-    for (const t of todo) {
+    for (const { trial: t, stage } of jobs) {
       if (interrupted) break;
-      const job = await queue.getJob(t.key);
+      const id = jobIdOf(t.key, stage.rung);
+      const job = await queue.getJob(id);
       if (job) {
         const state = await job.getState();
         if (state !== 'failed' && state !== 'unknown') {
@@ -220,29 +245,52 @@ export async function runQueued(opts: QueuedSweepOptions): Promise<{ ran: number
         await job.remove();
       }
       const data: TrialJobData = { kind: 'bioprop-trial', sweep: name, key: t.key, overrides: t.overrides, seed: t.seed, experiment: t.experiment };
-      await queue.add('trial', data, { jobId: t.key });
+      if (stage.rung !== undefined) Object.assign(data, { rung: stage.rung, epochs: stage.epochs });
+      await queue.add('trial', data, { jobId: id });
       added++;
     }
-    opts.note(`queue ${name} on ${opts.target.url}: ${added} trial(s) enqueued${waiting ? `, ${waiting} already there` : ''}; waiting for workers (bioprop worker --queue ${opts.target.url})`);
-    let finished = 0;
+    const what = halving ? `rung ${jobs[0]?.stage.rung ?? 0} (${jobs[0]?.stage.epochs} epochs): ` : '';
+    opts.note(`queue ${name} on ${opts.target.url}: ${what}${added} trial(s) enqueued${waiting ? `, ${waiting} already there` : ''}; waiting for workers (bioprop worker --queue ${opts.target.url})`);
     while (pending.size && !interrupted) {
-      const jobs = (await queue.getJobs(['completed', 'failed'], 0, -1)) as Job[];
-      for (const job of jobs) {
-        const trial = job?.id ? pending.get(job.id) : undefined;
-        if (!trial) continue;
-        const record = await recordOf(job, trial, opts.folder);
-        const line = `${record.key} ${record.started} ${record.finished}`;
+      const done = (await queue.getJobs(['completed', 'failed'], 0, -1)) as Job[];
+      for (const job of done) {
+        const entry = job?.id ? pending.get(job.id) : undefined;
+        if (!entry) continue;
+        const record = await recordOf(job, entry, opts.folder);
+        const line = `${record.key} ${record.rung ?? ''} ${record.started} ${record.finished}`;
         if (!written.has(line)) {
           written.add(line);
           appendRecord(opts.folder, record);
           ran++;
+          finished++;
+          finishedRung = entry.stage.rung ?? 0;
           if (record.status === 'failed') failed++;
-          opts.note(`[${skipped + ++finished}/${opts.trials.length}] ${outcomeLine(record)}${record.worker ? ` on ${record.worker.id}` : ''}`);
-        }
-        pending.delete(trial.key);
+          else results[entry.stage.rung ?? 0].set(record.key, record);
+          opts.note(`[${total()}] ${outcomeLine(record)}${record.worker ? ` on ${record.worker.id}` : ''}`);
+        } else if (record.status === 'ok') results[entry.stage.rung ?? 0].set(record.key, record);
+        pending.delete(job.id!);
         await job.remove();
       }
       if (pending.size) await sleep(2000, wake.next);
+    }
+  };
+
+  try {
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+    await client.zadd(SWEEP_REGISTRY, 'NX', Date.now(), name);
+    for (const ev of ['completed', 'failed', 'stalled'] as const) events.on(ev, () => wake.fire());
+    events.on('stalled', ({ jobId }) => opts.note(`stalled: the worker running ${jobId} stopped renewing its lock; the trial goes back to the queue`));
+    if (!halving) {
+      await runJobs(opts.trials.filter((t) => !results[0].has(t.key)).map((trial) => ({ trial, stage: {} })));
+    } else {
+      const byKey = new Map(opts.trials.map((t) => [t.key, t]));
+      const score = (r: TrialRecord) => r.metrics[halving.metric] ?? Infinity;
+      const fresh = opts.trials.filter((t) => !results.some((m) => m.has(t.key)));
+      if (fresh.length) await runJobs(fresh.map((trial) => ({ trial, stage: { rung: 0, epochs: rungs[0] } })));
+      for (let k = 0; k < top && !interrupted; k++) {
+        const next = promotable([...results[k].values()], halving.factor, score, halving.groupBy).filter((r) => !results[k + 1].has(r.key) && byKey.has(r.key));
+        if (next.length) await runJobs(next.map((r) => ({ trial: byKey.get(r.key)!, stage: { rung: k + 1, epochs: rungs[k + 1] } })));
+      }
     }
     if (interrupted) {
       await queue.drain(true);
@@ -262,19 +310,24 @@ export async function runQueued(opts: QueuedSweepOptions): Promise<{ ran: number
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The store line for a finished job; its results file (and experiment) go to `trials/<key>/` of the sweep folder. */
-async function recordOf(job: Job, trial: Trial, folder: string): Promise<TrialRecord> {
+/**
+ * The store line for a finished job; its results file (and experiment) go to `trials/<key>/` of the sweep folder
+ * (`results.json`, or `results-rung<k>.json` for a later rung).
+ */
+async function recordOf(job: Job, { trial, stage }: QueuedStage, folder: string): Promise<TrialRecord> {
   const dir = join(folder, 'trials', trial.key);
   makeDirs(dir);
   writeFileAtomic(join(dir, 'trial.json'), `${JSON.stringify(trial.experiment, null, 2)}\n`);
   const value = job.returnvalue as TrialJobResult | null;
+  const rung = stage.rung === undefined ? {} : { rung: stage.rung, epochs: stage.epochs };
   if (job.finishedOn && isObject(value) && isObject(value.record) && (value.record.status === 'ok' || value.record.status === 'failed') && (await job.getState()) === 'completed') {
-    if (value.results) writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(value.results, null, 2)}\n`);
-    // the key, overrides and seed are the coordinator's; what ran and how it went are the worker's
-    return { ...value.record, key: trial.key, overrides: trial.overrides, seed: trial.seed, runFolder: null };
+    if (value.results) writeFileAtomic(join(dir, stage.rung ? `results-rung${stage.rung}.json` : 'results.json'), `${JSON.stringify(value.results, null, 2)}\n`);
+    // the key, overrides, seed and rung are the coordinator's; what ran and how it went are the worker's
+    return { ...value.record, key: trial.key, overrides: trial.overrides, seed: trial.seed, runFolder: null, ...rung };
   }
   const attempts = job.attemptsMade;
   return {
+    ...rung,
     key: trial.key,
     overrides: trial.overrides,
     seed: trial.seed,
@@ -355,19 +408,30 @@ export async function serveQueue(opts: WorkerOptions): Promise<number> {
       name,
       async (job, token) => {
         const data = job.data as TrialJobData;
-        if (data?.kind !== 'bioprop-trial' || !isObject(data.experiment) || trialKey(data.experiment) !== data.key || job.id !== data.key) {
+        if (data?.kind !== 'bioprop-trial' || !isObject(data.experiment) || trialKey(data.experiment) !== data.key || job.id !== jobIdOf(data.key, data.rung)) {
           throw new UnrecoverableError(`job ${job.id}: not a bioprop trial (its experiment does not hash to its key)`);
         }
+        const staged = data.rung !== undefined || data.epochs !== undefined;
+        const budget = data.experiment.epochs;
+        if (staged && !(Number.isInteger(data.rung) && data.rung! >= 0 && Number.isInteger(data.epochs) && data.epochs! >= 1 && data.epochs! <= budget)) {
+          throw new UnrecoverableError(`job ${job.id}: rung ${String(data.rung)} and epochs ${String(data.epochs)} are not a rung of a ${budget}-epoch trial`);
+        }
+        const stage: Stage = staged ? { rung: data.rung, epochs: data.epochs } : {};
         const trial: Trial = { key: data.key, overrides: data.overrides, seed: data.seed, experiment: data.experiment };
-        opts.note(`${name}: took ${trial.key} ${describeOverrides(trial.overrides) || '(base)'} seed ${trial.seed} (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}${job.stalledCounter ? `, after its worker stalled ${job.stalledCounter === 1 ? 'once' : `${job.stalledCounter} times`}` : ''})`);
+        opts.note(`${name}: took ${trial.key} ${describeOverrides(trial.overrides) || '(base)'} seed ${trial.seed}${staged ? `, rung ${stage.rung} (${stage.epochs} epochs)` : ''} (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}${job.stalledCounter ? `, after its worker stalled ${job.stalledCounter === 1 ? 'once' : `${job.stalledCounter} times`}` : ''})`);
         running++;
         let child: ChildProcess | null = null;
         let outcome;
         try {
-          outcome = await executeTrial(folder, trial, (c) => {
-            if (c) children.add((child = c));
-            else if (child) children.delete(child);
-          });
+          outcome = await executeTrial(
+            folder,
+            trial,
+            (c) => {
+              if (c) children.add((child = c));
+              else if (child) children.delete(child);
+            },
+            stage,
+          );
         } finally {
           running--;
         }

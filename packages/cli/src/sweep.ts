@@ -554,7 +554,8 @@ export function rungEpochs(minEpochs: number, factor: number, epochs: number): n
 /**
  * ASHA (Li et al. 2020) on local workers: a free worker promotes the best trial of the highest rung that has one in
  * its top 1/factor not yet promoted, else starts a new trial at rung 0. Promotion trains the same run folder on
- * (`bioprop run --resume <folder> --epochs e`). The store holds one line per rung reached, so a rerun picks up the
+ * (`bioprop run --resume <folder> --epochs e`), or, for a rung a queue worker ran (its checkpoint is on that machine),
+ * trains the trial afresh to the rung's epochs. The store holds one line per rung reached, so a rerun picks up the
  * rungs where they stood.
  */
 export async function runHalving(opts: SweepRunOptions & { halving: NonNullable<SweepSpec['halving']> }): Promise<{ ran: number; failed: number; skipped: number; interrupted: boolean }> {
@@ -577,8 +578,9 @@ export async function runHalving(opts: SweepRunOptions & { halving: NonNullable<
   const nextStage = (): { trial: Trial; rung: number; resumeFolder?: string } | null => {
     for (let k = top - 1; k >= 0; k--) {
       for (const r of promotable([...results[k].values()], halving.factor, score, halving.groupBy)) {
-        if (busy.has(r.key) || failedKeys.has(r.key) || results[k + 1].has(r.key) || !r.runFolder) continue;
-        return { trial: byKey.get(r.key)!, rung: k + 1, resumeFolder: r.runFolder };
+        if (busy.has(r.key) || failedKeys.has(r.key) || results[k + 1].has(r.key)) continue;
+        // a rung run on a queue worker left its checkpoint there: train afresh to this rung (bit for bit the same)
+        return { trial: byKey.get(r.key)!, rung: k + 1, resumeFolder: r.runFolder ?? undefined };
       }
     }
     const fresh = opts.trials.find((t) => !busy.has(t.key) && !failedKeys.has(t.key) && !results.some((m) => m.has(t.key)));

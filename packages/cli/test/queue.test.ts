@@ -71,19 +71,16 @@ metrics: { angles: false }
 const SWEEP = 'name: q\nexperiment: base.yaml\ngrid:\n  optimizer.lr: [0.1, 0.05]\nseeds: [1, 2]\n';
 
 describe('bioprop sweep --queue / bioprop worker (BullMQ on a local redis-server)', () => {
-  it('refuses a malformed URL (exit 2), an unreachable Redis (exit 1, within seconds), halving and --workers with --queue (exit 2), all naming what is wrong', async () => {
+  it('refuses a malformed URL (exit 2), an unreachable Redis (exit 1, within seconds) and --workers with --queue (exit 2), all naming what is wrong', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'q.yaml'), SWEEP);
-    writeFileSync(join(cwd, 'asha.yaml'), 'name: asha\nexperiment: base.yaml\ngrid:\n  optimizer.lr: [0.1, 0.05]\nseeds: [1]\nhalving: { minEpochs: 1, metric: testError }\n');
-    // halving needs more epochs than its first rung
-    writeFileSync(join(cwd, 'base.yaml'), BASE.replace('epochs: 1', 'epochs: 3'));
+    writeFileSync(join(cwd, 'base.yaml'), BASE);
     const closed = await freePort();
     const t0 = Date.now();
-    const [bad, worker, unreachable, asha, workers] = await Promise.all([
+    const [bad, worker, unreachable, workers] = await Promise.all([
       runCli(['sweep', 'q.yaml', '--queue', 'http://127.0.0.1:6379'], cwd),
       runCli(['worker', '--queue', 'redis://127.0.0.1:6379/x'], cwd),
       runCli(['sweep', 'q.yaml', '--queue', `redis://127.0.0.1:${closed}`], cwd),
-      runCli(['sweep', 'asha.yaml', '--queue', `redis://127.0.0.1:${closed}`], cwd),
       runCli(['sweep', 'q.yaml', '--queue', `redis://127.0.0.1:${closed}`, '--workers', '2'], cwd),
     ]);
     expect(bad.code, bad.stderr).toBe(2);
@@ -93,8 +90,6 @@ describe('bioprop sweep --queue / bioprop worker (BullMQ on a local redis-server
     expect(unreachable.code, unreachable.stderr).toBe(1);
     expect(unreachable.stderr).toContain(`cannot reach Redis at redis://127.0.0.1:${closed}/0: connect ECONNREFUSED`);
     expect(Date.now() - t0).toBeLessThan(20_000);
-    expect(asha.code, asha.stderr).toBe(2);
-    expect(asha.stderr).toMatch(/--queue runs grid and random sweeps; sweep asha uses halving/);
     expect(workers.code, workers.stderr).toBe(2);
     expect(workers.stderr).toMatch(/--workers .*--queue/);
     // nothing was started anywhere
@@ -212,5 +207,54 @@ describe('bioprop sweep --queue / bioprop worker (BullMQ on a local redis-server
       expect(bDone.stderr).toMatch(/SIGTERM: abandoning 0 running trial/);
       process.stderr.write(`queue test: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     }, 90_000);
+
+    it('successive halving on the queue: rung by rung, the best third of each rung trained afresh to the next on any worker; every result equals the local sweep\'s for the same trial and rung', async () => {
+      const cwd = tempDir();
+      writeFileSync(join(cwd, 'base.yaml'), BASE.replace('epochs: 1', 'epochs: 3'));
+      writeFileSync(join(cwd, 'asha.yaml'), 'name: asha\nexperiment: base.yaml\ngrid:\n  optimizer.lr: [0.1, 0.03, 0.01]\nseeds: [1, 2]\nhalving: { minEpochs: 1, factor: 3, metric: testError }\n');
+      const url = `redis://127.0.0.1:${port}`;
+      const workers = ['wa', 'wb'].map((dir) => {
+        mkdirSync(join(cwd, dir));
+        const w = startCli(['worker', '--queue', url, '--runs-dir', dir], cwd);
+        started.push(w.child);
+        return w;
+      });
+      const [q, l] = await Promise.all([runCli(['sweep', 'asha.yaml', '--queue', url, '--runs-dir', 'queued'], cwd), runCli(['sweep', 'asha.yaml', '--workers', '2', '--runs-dir', 'local'], cwd)]);
+      expect(q.code, q.stderr).toBe(0);
+      expect(l.code, l.stderr).toBe(0);
+      expect(q.stderr).toMatch(/rung 0 \(1 epochs\): 6 trial\(s\) enqueued/);
+      expect(q.stderr).toMatch(/rung 1 \(3 epochs\): 2 trial\(s\) enqueued/);
+      const lines = store(onlyFolder(join(cwd, 'queued'))) as (StoreLine & { rung: number; epochs: number })[];
+      const rung0 = lines.filter((x) => x.rung === 0);
+      const rung1 = lines.filter((x) => x.rung === 1);
+      expect(rung0).toHaveLength(6);
+      expect(rung0.every((x) => x.status === 'ok' && x.epochs === 1)).toBe(true);
+      // the rung-1 trials are the two best of rung 0 (by test error; ties in the order the results came)
+      const best = [...rung0].sort((a, b) => a.metrics.testError! - b.metrics.testError!).slice(0, 2).map((x) => x.key);
+      expect(rung1.map((x) => x.key).sort()).toEqual([...best].sort());
+      expect(rung1.every((x) => x.status === 'ok' && x.epochs === 3)).toBe(true);
+      // trained afresh to 3 epochs on a worker = trained 1 epoch, then resumed to 3 locally: bit for bit
+      const local = new Map((store(onlyFolder(join(cwd, 'local'))) as (StoreLine & { rung: number })[]).map((x) => [`${x.key}/${x.rung}`, x]));
+      let compared = 0;
+      for (const line of lines) {
+        const mine = local.get(`${line.key}/${line.rung}`);
+        if (!mine) continue;
+        expect([line.metrics.testError, line.metrics.trainLoss]).toEqual([mine.metrics.testError, mine.metrics.trainLoss]);
+        compared++;
+      }
+      // local ASHA promotes the final best third too (and perhaps a trial that led early): every queued rung is there
+      expect(rung1.every((x) => local.has(`${x.key}/1`))).toBe(true);
+      expect(compared).toBe(8);
+      // the folder moves to a local sweep: with rung 1 dropped from its store, a local --resume trains rung 1 afresh
+      // (no checkpoint here) and gets the same results
+      const queued = onlyFolder(join(cwd, 'queued'));
+      writeFileSync(join(queued, 'trials.jsonl'), rung0.map((x) => `${JSON.stringify(x)}\n`).join(''));
+      const resumed = await runCli(['sweep', '--resume', queued, '--workers', '2'], cwd);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const again = (store(queued) as (StoreLine & { rung: number })[]).filter((x) => x.rung === 1);
+      expect(again.map((x) => [x.key, x.metrics.testError, x.metrics.trainLoss]).sort()).toEqual(rung1.map((x) => [x.key, x.metrics.testError, x.metrics.trainLoss]).sort());
+      for (const w of workers) w.child.kill('SIGTERM');
+      for (const w of workers) await w.done;
+    }, 120_000);
   });
 });

@@ -70,10 +70,6 @@ async function runSweep(file: string | undefined, flags: SweepFlags, ctx: Comman
     };
     folder = '';
   }
-  if (target && resolved.spec.halving) {
-    // a promoted trial trains on from its checkpoint, which stays on the worker that ran its earlier rung
-    throw new UsageError(`--queue runs grid and random sweeps; sweep ${resolved.spec.name} uses halving, which runs locally only (drop --queue)`);
-  }
   // every trial checked as `bioprop run` would check it (rule options, architecture, memory) before any runs
   const registry = await rulesFor({ plugin: [...new Set(trials.flatMap((t) => t.experiment.plugins))] });
   for (const t of trials) await checkExperiment(t.experiment, registry, { runsDir: flags.runsDir, force: false });
@@ -90,7 +86,7 @@ async function runSweep(file: string | undefined, flags: SweepFlags, ctx: Comman
   if (halving && new Set(trials.map((t) => t.experiment.epochs)).size > 1) throw new UsageError('halving needs one epoch budget for every trial (do not sweep epochs with it)');
   if (halving) note(`successive halving: rungs of ${rungEpochs(halving.minEpochs, halving.factor, trials[0].experiment.epochs).join(', ')} epochs, the best 1/${halving.factor} by ${halving.metric} go on${halving.groupBy.length ? ` within each ${halving.groupBy.join(' × ')}` : ''}`);
   const outcome = target
-    ? await runQueued({ folder, trials, note, target, attempts: flags.attempts, backoffMs: 5000 })
+    ? await runQueued({ folder, trials, note, target, attempts: flags.attempts, backoffMs: 5000, halving })
     : halving
       ? await runHalving({ folder, trials, workers, note, halving })
       : await runTrials({ folder, trials, workers, note });
