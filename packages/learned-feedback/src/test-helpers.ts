@@ -8,6 +8,7 @@ import {
   randomSource,
   randomStream,
   sequential,
+  type InitializerConfig,
   type KernelModule,
   type LayerSpec,
   type ModuleConfig,
@@ -110,9 +111,9 @@ export function kernellessNetwork(): Network {
 export const KERNELLESS_MATCH = /layer 1 \(gain_1, gain\) has no kernel "kernel"/;
 
 /** A preset network built from a seed (for the conformance suite). */
-export function presetNetwork(name: string, inputShape: number[], classes: number): (seed: number) => Network {
+export function presetNetwork(name: string, inputShape: number[], classes: number, kernelInit?: InitializerConfig): (seed: number) => Network {
   return (seed) => {
-    const built = preset(name).build({ inputShape, classes });
+    const built = preset(name).build({ inputShape, classes, kernelInit });
     return sequential({ inputShape: built.inputShape, layers: built.layers, seed });
   };
 }
