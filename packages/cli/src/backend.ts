@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { resolveBackend, BACKENDS, type BackendChoice, type BackendLoader, type BackendLoaders, type BackendName } from '@bioprop/core';
 import type * as BlasPackage from '@bioprop/tfjs-backend-blas';
 import type * as WebGPUPackage from '@bioprop/tfjs-backend-webgpu';
@@ -44,9 +45,36 @@ export const CLI_LOADERS: BackendLoaders = {
   cpu: () => import('@tensorflow/tfjs-backend-cpu'),
 };
 
+/** Device nodes a GPU driver makes on Linux: DRM render nodes (Mesa, AMD, Intel) and NVIDIA's. */
+function linuxGpuNodes(): string[] {
+  const list = (dir: string, pattern: RegExp) => {
+    try {
+      return readdirSync(dir).filter((n) => pattern.test(n)).map((n) => `${dir}/${n}`);
+    } catch {
+      return [];
+    }
+  };
+  return [...list('/dev/dri', /^renderD\d+$/), ...list('/dev', /^nvidia\d+$/)];
+}
+
+/**
+ * The loaders `auto` tries. On Linux without a GPU device node, Dawn can only offer a software adapter, which `auto`
+ * skips anyway; creating its instance just to find that out prints Dawn's driver warnings (Vulkan missing) on every
+ * command, so `auto` does not load it there. `--backend webgpu` still does.
+ */
+export function autoLoaders(loaders: BackendLoaders, platform: string = process.platform, gpuNodes: () => string[] = linuxGpuNodes): BackendLoaders {
+  if (platform !== 'linux' || !loaders.webgpu || gpuNodes().length > 0) return loaders;
+  return {
+    ...loaders,
+    webgpu: async () => {
+      throw new Error('no GPU device here (no /dev/dri/renderD* or /dev/nvidia*), so only a software adapter; ask for "webgpu" by name to use it');
+    },
+  };
+}
+
 /** Activate a backend and say which and why (stderr). `loaders` is for tests (simulate a package that fails to load). */
 export async function useBackend(preference: BackendPreference, note: (line: string) => void, loaders: BackendLoaders = CLI_LOADERS): Promise<BackendChoice> {
-  const choice = await resolveBackend(preference as BackendName | 'auto', { loaders });
+  const choice = await resolveBackend(preference as BackendName | 'auto', { loaders: preference === 'auto' ? autoLoaders(loaders) : loaders });
   note(`backend: ${choice.name} (${choice.reason})`);
   return choice;
 }
