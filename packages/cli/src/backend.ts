@@ -67,7 +67,7 @@ export function autoLoaders(loaders: BackendLoaders, platform: string = process.
   return {
     ...loaders,
     webgpu: async () => {
-      throw new Error('no GPU device here (no /dev/dri/renderD* or /dev/nvidia*), so only a software adapter; ask for "webgpu" by name to use it');
+      throw new Error('no GPU device here: no /dev/dri/renderD* or /dev/nvidia*, so only a software adapter; ask for "webgpu" by name to use it');
     },
   };
 }
