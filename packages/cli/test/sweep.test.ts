@@ -195,6 +195,28 @@ describe('bioprop sweep', () => {
     expect(firstRow.trim().endsWith('| 3 |')).toBe(true);
   }, 90_000);
 
+  it('seeds added to a sweep folder\'s spec: --resume runs only the new seeds and the folder\'s trial list (what the report counts) follows', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'base.yaml'), BASE);
+    writeFileSync(join(cwd, 's.yaml'), 'name: s\nexperiment: base.yaml\ngrid:\n  optimizer.lr: [0.1, 0.05]\nseeds: [1]\n');
+    const first = await runCli(['sweep', 's.yaml', '--workers', '2'], cwd);
+    expect(first.code, first.stderr).toBe(0);
+    const folder = onlyFolder(join(cwd, 'runs'));
+    const sweepFile = join(folder, 'sweep.json');
+    const spec = JSON.parse(readFileSync(sweepFile, 'utf8'));
+    spec.spec.seeds = [1, 2];
+    writeFileSync(sweepFile, JSON.stringify(spec));
+    const resumed = await runCli(['sweep', '--resume', folder, '--workers', '2'], cwd);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/2 trial key\(s\) differ/);
+    expect(resumed.stderr).toMatch(/2 trial\(s\) ran \(0 failed\), 2 already done/);
+    const trials = JSON.parse(readFileSync(sweepFile, 'utf8')).trials as { seed: number }[];
+    expect(trials.map((t) => t.seed).sort()).toEqual([1, 1, 2, 2]);
+    const report = await runCli(['sweep', 'report', folder], cwd);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).toMatch(/4 trials: 4 ok, 0 failed, 0 not run/);
+  }, 60_000);
+
   it('refuses a bad value in one grid cell, and unknown keys, before anything runs (exit 2)', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'base.yaml'), BASE);

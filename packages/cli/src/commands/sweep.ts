@@ -53,8 +53,13 @@ async function runSweep(file: string | undefined, flags: SweepFlags, ctx: Comman
     trials = expandTrials(resolved.spec, resolved.document, resolved.maxSteps);
     const stored = new Set((resolved.trials ?? []).map((t) => t.key));
     const moved = trials.filter((t) => !stored.has(t.key)).length;
-    // a key changes when the resolved experiment does (new defaults in this version): such trials run again
-    if (moved) note(`${moved} trial key(s) differ from ${SWEEP_FILE}'s (the experiments resolve differently now): those trials run again`);
+    // a key changes when the resolved experiment does (new defaults in this version, or seeds added to the spec):
+    // such trials run, and the folder's trial list (what the report counts) follows the expansion
+    if (moved) {
+      note(`${moved} trial key(s) differ from ${SWEEP_FILE}'s (the experiments resolve differently now): those trials run again`);
+      resolved = { ...resolved, trials: trials.map((t) => ({ key: t.key, overrides: t.overrides, seed: t.seed })) };
+      writeFileAtomic(join(folder, SWEEP_FILE), `${JSON.stringify(resolved, null, 2)}\n`);
+    }
   } else {
     if (file === undefined) throw new UsageError('sweep needs a sweep file (or --resume <sweep folder>)');
     const { spec, document, experimentFile } = readSweep(file);
