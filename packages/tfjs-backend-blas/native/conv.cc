@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels.h"
@@ -342,12 +345,101 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- locally connected layers: a convolution without weight sharing, kernel w[P, K, F] (P = outH·outW locations,
+// K = kh·kw·C patch entries in the filter's (ky, kx, c) order, F filters), NHWC images, outputs [N, outH, outW, F].
+// Each location is one sgemm over the batch: its patches [N, K] are gathered (im2col restricted to that location),
+// and its slice of the output or output gradient is read and written in place with a row stride of P·F, so neither
+// the patches nor the products are ever transposed.
+
+// The patches of location p for every image of the batch: cols[n, K] (reads outside the image are zero).
+void gatherLocation(const ConvGeom& g, const float* x, float* cols, int64_t p) {
+  const int64_t P = g.outH * g.outW, K = g.patch();
+  for (int64_t n = 0; n < g.N; n++) im2colRows(g, x, cols + n * K, n * P + p, n * P + p + 1);
+}
+
+// Each array holds at least the floats the geometry needs; false (with an exception naming the kernel) otherwise.
+bool largeEnough(const Napi::Env& env, const char* kernel, std::initializer_list<std::pair<size_t, int64_t>> haveWant) {
+  for (const auto& [have, want] : haveWant) {
+    if (static_cast<int64_t>(have) < want) return fail(env, (std::string(kernel) + ": array too small").c_str());
+  }
+  return true;
+}
+
+// locallyConnected2d(x, w, out, N, H, W, C, kh, kw, F, sh, sw, padTop, padLeft, outH, outW):
+// out[n, p, :] = patches(x)[n, p, :] · w[p]
+Napi::Value LocallyConnected2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float *x, *w, *out;
+  size_t lx, lw, lo;
+  if (!getF32(info, 0, x, lx) || !getF32(info, 1, w, lw) || !getF32(info, 2, out, lo)) return env.Undefined();
+  ConvGeom g;
+  if (!readGeom(info, 3, g)) return env.Undefined();
+  const int64_t P = g.outH * g.outW, K = g.patch(), F = g.F;
+  if (!largeEnough(env, "locallyConnected2d", {{lx, g.inSize()}, {lw, P * K * F}, {lo, g.N * P * F}})) return env.Undefined();
+  if (g.N == 0 || P == 0) return env.Undefined();
+  float* cols = scratchFloats(static_cast<size_t>(g.N * K), 0);
+  for (int64_t p = 0; p < P; p++) {
+    gatherLocation(g, x, cols, p);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.N), static_cast<int>(F), static_cast<int>(K), 1.0f, cols,
+                static_cast<int>(K), w + p * K * F, static_cast<int>(F), 0.0f, out + p * F, static_cast<int>(P * F));
+  }
+  return env.Undefined();
+}
+
+// locallyConnected2dBackpropInput(dy, w, dx, geometry…): dx[N, H, W, C], the input gradient of locallyConnected2d:
+// per location the patch gradient dy[:, p, :] · w[p]ᵀ, added back onto the pixels the patches were read from.
+Napi::Value LocallyConnected2dBackpropInput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float *dy, *w, *dx;
+  size_t ldy, lw, ldx;
+  if (!getF32(info, 0, dy, ldy) || !getF32(info, 1, w, lw) || !getF32(info, 2, dx, ldx)) return env.Undefined();
+  ConvGeom g;
+  if (!readGeom(info, 3, g)) return env.Undefined();
+  const int64_t P = g.outH * g.outW, K = g.patch(), F = g.F;
+  if (!largeEnough(env, "locallyConnected2dBackpropInput", {{ldy, g.N * P * F}, {lw, P * K * F}, {ldx, g.inSize()}})) return env.Undefined();
+  zero(dx, g.inSize());
+  if (g.N == 0 || P == 0) return env.Undefined();
+  float* cols = scratchFloats(static_cast<size_t>(g.N * K), 0);
+  for (int64_t p = 0; p < P; p++) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.N), static_cast<int>(K), static_cast<int>(F), 1.0f, dy + p * F,
+                static_cast<int>(P * F), w + p * K * F, static_cast<int>(F), 0.0f, cols, static_cast<int>(K));
+    for (int64_t n = 0; n < g.N; n++) col2imRows(g, cols + n * K, dx, n * P + p, n * P + p + 1);
+  }
+  return env.Undefined();
+}
+
+// locallyConnected2dBackpropFilter(x, dy, dw, geometry…): dw[p] = patches(x)[:, p, :]ᵀ · dy[:, p, :]
+Napi::Value LocallyConnected2dBackpropFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float *x, *dy, *dw;
+  size_t lx, ldy, ldw;
+  if (!getF32(info, 0, x, lx) || !getF32(info, 1, dy, ldy) || !getF32(info, 2, dw, ldw)) return env.Undefined();
+  ConvGeom g;
+  if (!readGeom(info, 3, g)) return env.Undefined();
+  const int64_t P = g.outH * g.outW, K = g.patch(), F = g.F;
+  if (!largeEnough(env, "locallyConnected2dBackpropFilter", {{lx, g.inSize()}, {ldy, g.N * P * F}, {ldw, P * K * F}})) return env.Undefined();
+  if (g.N == 0) {
+    zero(dw, P * K * F);
+    return env.Undefined();
+  }
+  float* cols = scratchFloats(static_cast<size_t>(g.N * K), 0);
+  for (int64_t p = 0; p < P; p++) {
+    gatherLocation(g, x, cols, p);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(K), static_cast<int>(F), static_cast<int>(g.N), 1.0f, cols,
+                static_cast<int>(K), dy + p * F, static_cast<int>(P * F), 0.0f, dw + p * K * F, static_cast<int>(F));
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void registerConv(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  exports.Set("locallyConnected2d", Napi::Function::New(env, LocallyConnected2d));
+  exports.Set("locallyConnected2dBackpropInput", Napi::Function::New(env, LocallyConnected2dBackpropInput));
+  exports.Set("locallyConnected2dBackpropFilter", Napi::Function::New(env, LocallyConnected2dBackpropFilter));
 }
 
 }  // namespace bioprop

@@ -453,11 +453,14 @@ suite("core's conv2d and locallyConnected2d layers on blas equal cpu", () => {
       });
     }
     // natively: conv2d's linear, paramGrads (Conv2DBackpropFilter, no patch extraction on blas) and
-    // backwardInput; the locally connected layers' patch extraction in linear and paramGrads (Conv2D)
+    // backwardInput; the locally connected layers' own three kernels (no identity-bank Conv2D for their patches)
     const convLayers = layers.filter(([name]) => name.startsWith('conv2d')).length;
     // conv2d's linear map with its bias: FusedConv2D
     expect(pkg.kernelStats().native.FusedConv2D).toBe(convLayers);
-    expect(pkg.kernelStats().native.Conv2D).toBe(2 * (layers.length - convLayers));
+    expect(pkg.kernelStats().native.Conv2D).toBeUndefined();
+    for (const k of [pkg.LOCALLY_CONNECTED_KERNEL, pkg.LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, pkg.LOCALLY_CONNECTED_FILTER_GRAD_KERNEL]) {
+      expect(pkg.kernelStats().native[k], k).toBe(layers.length - convLayers);
+    }
     expect(pkg.kernelStats().native.Conv2DBackpropFilter).toBe(convLayers);
     expect(pkg.kernelStats().native.Conv2DBackpropInput).toBe(convLayers);
     expect(pkg.kernelStats().fallback.Conv2D).toBeUndefined();

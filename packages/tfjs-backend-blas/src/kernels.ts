@@ -49,6 +49,16 @@ export const TANH_GRAD_KERNEL = 'BiopropTanhGrad';
  * axis); `BiopropSoftmaxCrossEntropy` returns the scalar `−mean(Σ labels · logSoftmax(logits))`,
  * `BiopropSoftmaxCrossEntropyGrad` the output error `(softmax(logits) − labels) / N` (N = the first dimension).
  */
+/**
+ * Core's locally connected layer (`locallyConnected2d`): a convolution without weight sharing. Attrs of all three:
+ * `{ kernelSize: [kh, kw], strides: [sh, sw], pad: [top, left], outShape: [outH, outW] }` (core's patch geometry).
+ * `BiopropLocallyConnected2d`: inputs `{ x: [N, H, W, C], kernel: [outH·outW, kh·kw·C, F] }` → `[N, outH, outW, F]`
+ * (no bias). `…BackpropInput`: inputs `{ dy: [N, outH, outW, F], kernel }`, attr `inputShape: [N, H, W, C]` → dx.
+ * `…BackpropFilter`: inputs `{ x, dy }` → the kernel's gradient.
+ */
+export const LOCALLY_CONNECTED_KERNEL = 'BiopropLocallyConnected2d';
+export const LOCALLY_CONNECTED_INPUT_GRAD_KERNEL = 'BiopropLocallyConnected2dBackpropInput';
+export const LOCALLY_CONNECTED_FILTER_GRAD_KERNEL = 'BiopropLocallyConnected2dBackpropFilter';
 export const SOFTMAX_CE_KERNEL = 'BiopropSoftmaxCrossEntropy';
 export const SOFTMAX_CE_GRAD_KERNEL = 'BiopropSoftmaxCrossEntropyGrad';
 
@@ -659,6 +669,63 @@ export function nativeKernels(addon: NativeAddon, cpuKernel: (name: string) => K
     const out = alloc(backend, dyv.length);
     addon.tanhGrad(dyv, yv, out);
     return backend.makeTensorInfo([...inputs.dy.shape], 'float32', out);
+  });
+
+  // ---- core's locally connected layer: one sgemm per location over the batch (native/conv.cc)
+  const intPair = (kernel: string, attrs: NamedAttrMap, name: string, min: number): [number, number] => {
+    const v = attrs[name] as unknown;
+    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => Number.isInteger(x) && x >= min)) {
+      throw new Error(`${kernel}: attr ${name} must be two integers ≥ ${min}, got ${JSON.stringify(v)}`);
+    }
+    return [v[0] as number, v[1] as number];
+  };
+  /** The addon's geometry from an NHWC image shape, the filter count and the attrs, every input shape checked against it. */
+  const lcGeometry = (kernel: string, image: readonly number[], filters: number, attrs: NamedAttrMap, shapes: Record<string, readonly number[]>): ConvGeometry => {
+    if (image.length !== 4 || !image.every((d) => Number.isInteger(d) && d >= 0) || image.slice(1).some((d) => d < 1)) {
+      throw new Error(`${kernel}: the image must be [N, H, W, C] with H, W, C ≥ 1, got [${image}]`);
+    }
+    const [kh, kw] = intPair(kernel, attrs, 'kernelSize', 1);
+    const [sh, sw] = intPair(kernel, attrs, 'strides', 1);
+    const [top, left] = intPair(kernel, attrs, 'pad', 0);
+    const [outH, outW] = intPair(kernel, attrs, 'outShape', 1);
+    const [n, h, w, c] = image;
+    const want: Record<string, readonly number[]> = { kernel: [outH * outW, kh * kw * c, filters], dy: [n, outH, outW, filters] };
+    for (const [name, shape] of Object.entries(shapes)) {
+      if (!sameShape(shape, want[name])) throw new Error(`${kernel}: ${name} has shape [${shape}], expected [${want[name]}]`);
+    }
+    return [n, h, w, c, kh, kw, filters, sh, sw, top, left, outH, outW];
+  };
+
+  custom(LOCALLY_CONNECTED_KERNEL, ({ inputs, backend, attrs }) => {
+    const k = LOCALLY_CONNECTED_KERNEL;
+    const [xv, wv] = need(k, backend, { x: inputs.x, kernel: inputs.kernel });
+    const filters = inputs.kernel.shape[inputs.kernel.shape.length - 1];
+    const g = lcGeometry(k, inputs.x.shape, filters, attrs, { kernel: inputs.kernel.shape });
+    const out = alloc(backend, g[0] * g[11] * g[12] * filters);
+    addon.locallyConnected2d(xv, wv, out, ...g);
+    return backend.makeTensorInfo([g[0], g[11], g[12], filters], 'float32', out);
+  });
+
+  custom(LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, ({ inputs, backend, attrs }) => {
+    const k = LOCALLY_CONNECTED_INPUT_GRAD_KERNEL;
+    const [dyv, wv] = need(k, backend, { dy: inputs.dy, kernel: inputs.kernel });
+    const image = attrs.inputShape as number[];
+    const filters = inputs.kernel.shape[inputs.kernel.shape.length - 1];
+    const g = lcGeometry(k, Array.isArray(image) ? image : [], filters, attrs, { kernel: inputs.kernel.shape, dy: inputs.dy.shape });
+    const dx = alloc(backend, sizeOf(image));
+    addon.locallyConnected2dBackpropInput(dyv, wv, dx, ...g);
+    return backend.makeTensorInfo([...image], 'float32', dx);
+  });
+
+  custom(LOCALLY_CONNECTED_FILTER_GRAD_KERNEL, ({ inputs, backend, attrs }) => {
+    const k = LOCALLY_CONNECTED_FILTER_GRAD_KERNEL;
+    const [xv, dyv] = need(k, backend, { x: inputs.x, dy: inputs.dy });
+    const filters = inputs.dy.shape[inputs.dy.shape.length - 1];
+    const g = lcGeometry(k, inputs.x.shape, filters, attrs, { dy: inputs.dy.shape });
+    const shape = [g[11] * g[12], g[4] * g[5] * g[3], filters];
+    const dw = alloc(backend, sizeOf(shape));
+    addon.locallyConnected2dBackpropFilter(xv, dyv, dw, ...g);
+    return backend.makeTensorInfo(shape, 'float32', dw);
   });
 
   // core's VJP of relu then max pooling (a conv block's relu → maxPool2d): MaxPoolGrad and ReluGrad in one pass, the

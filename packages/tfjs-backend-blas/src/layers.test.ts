@@ -5,7 +5,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
-import { ActivationModule, BATCH_NORM_GRAD_KERNEL, BATCH_NORM_TRAIN_KERNEL, BatchNorm, RELU_GRAD_KERNEL, TANH_GRAD_KERNEL, preset, resolveActivation, sequential, type Tensor } from '@bioprop/core';
+import {
+  ActivationModule,
+  BATCH_NORM_GRAD_KERNEL,
+  BATCH_NORM_TRAIN_KERNEL,
+  BatchNorm,
+  LOCALLY_CONNECTED_FILTER_GRAD_KERNEL,
+  LOCALLY_CONNECTED_INPUT_GRAD_KERNEL,
+  LOCALLY_CONNECTED_KERNEL,
+  LocallyConnected2dLayer,
+  RELU_GRAD_KERNEL,
+  TANH_GRAD_KERNEL,
+  patchGeometry,
+  preset,
+  resolveActivation,
+  sequential,
+  type Tensor,
+} from '@bioprop/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadNativeAddon } from './native.js';
 import { excess, nativeProblem, onBackend, pkg, rng } from './test-helpers.js';
@@ -495,5 +511,133 @@ suite("core's relu → max pooling VJP through the fused kernel", () => {
     const cpu = await run('cpu');
     for (let l = 0; l < 2; l++) expect(excess(fused.out[l], cpu.out[l], 1e-5, 1e-6)).toBe(0);
     await tf.setBackend('blas');
+  });
+});
+
+suite("core's locally connected layer through the native kernels", () => {
+  const LC_KERNELS = [LOCALLY_CONNECTED_KERNEL, LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, LOCALLY_CONNECTED_FILTER_GRAD_KERNEL];
+
+  it('uses the names blas registers', () => {
+    expect(LOCALLY_CONNECTED_KERNEL).toBe(pkg.LOCALLY_CONNECTED_KERNEL);
+    expect(LOCALLY_CONNECTED_INPUT_GRAD_KERNEL).toBe(pkg.LOCALLY_CONNECTED_INPUT_GRAD_KERNEL);
+    expect(LOCALLY_CONNECTED_FILTER_GRAD_KERNEL).toBe(pkg.LOCALLY_CONNECTED_FILTER_GRAD_KERNEL);
+    for (const k of LC_KERNELS) {
+      expect(tf.getKernel(k, 'blas'), k).toBeDefined();
+      expect(tf.getKernel(k, 'cpu'), k).toBeUndefined();
+    }
+  });
+
+  interface LcCase {
+    n: number;
+    input: [number, number, number];
+    filters: number;
+    kernelSize: [number, number];
+    strides: [number, number];
+    padding: 'valid' | 'same';
+  }
+  function randomLc(r: Rng): LcCase {
+    const h = r.int(1, 9);
+    const w = r.int(1, 9);
+    const padding = r.pick(['valid', 'same'] as const);
+    const kernelSize: [number, number] = padding === 'valid' ? [r.int(1, Math.min(4, h)), r.int(1, Math.min(4, w))] : [r.int(1, 4), r.int(1, 4)];
+    return { n: r.int(1, 5), input: [h, w, r.int(1, 5)], filters: r.int(1, 6), kernelSize, strides: [r.int(1, 3), r.int(1, 3)], padding };
+  }
+
+  /** The layer's forward, input VJP (through another kernel, as feedback alignment passes B) and parameter gradients. */
+  async function lcRun(backend: string, c: LcCase, seed: number, flatInput: boolean) {
+    await tf.setBackend(backend);
+    pkg.resetKernelStats();
+    const r = rng(seed);
+    const g = patchGeometry('lc', c.input, c.kernelSize, c.strides, c.padding);
+    const kshape = [g.outH * g.outW, g.patchSize, c.filters];
+    const params = { kernel: tf.variable(tf.tensor(r.array(size(kshape)), kshape)), bias: tf.variable(tf.tensor(r.array(g.outH * g.outW * c.filters), [g.outH, g.outW, c.filters])) };
+    const layer = new LocallyConnected2dLayer('lc', [...c.input], c.filters, c.kernelSize, c.strides, c.padding, params);
+    const xv = r.array(c.n * size(c.input));
+    const dv = r.array(c.n * g.outH * g.outW * c.filters);
+    const bv = r.array(size(kshape));
+    const before = tf.memory().numTensors;
+    const out = tf.tidy(() => {
+      const x = tf.tensor(xv, flatInput ? [c.n, size(c.input)] : [c.n, ...c.input]);
+      const delta = tf.tensor(dv, [c.n, g.outH, g.outW, c.filters]);
+      const z = layer.linear(x);
+      const dx = layer.backwardInput(delta, tf.tensor(bv, kshape));
+      const grads = layer.paramGrads(x, delta);
+      return [z, dx, grads.kernel, grads.bias!].map((t) => ({ values: t.dataSync().slice(), shape: [...t.shape] }));
+    });
+    expect(tf.memory().numTensors, `${backend}: no leaked tensors`).toBe(before);
+    tf.dispose([params.kernel, params.bias]);
+    return out;
+  }
+
+  it('forward, input VJP and parameter gradients on blas (native) equal cpu (tf ops) within rounding: random geometries, both paddings, flat and image inputs', async () => {
+    const r = rng(71);
+    for (let i = 0; i < 40; i++) {
+      const c = randomLc(r);
+      const flat = i % 3 === 0;
+      const cpu = await lcRun('cpu', c, 100 + i, flat);
+      const blas = await lcRun('blas', c, 100 + i, flat);
+      for (const k of LC_KERNELS) expect(pkg.kernelStats().native[k], `${JSON.stringify(c)}: ${k} ran`).toBe(1);
+      ['output', 'dx', 'dKernel', 'dBias'].forEach((what, j) => {
+        expect(blas[j].shape, `${JSON.stringify(c)} ${what} shape`).toEqual(cpu[j].shape);
+        let scale = 0;
+        for (const v of cpu[j].values) scale = Math.max(scale, Math.abs(v));
+        expect(excess(blas[j].values, cpu[j].values, 1e-5, 1e-5 * scale), `${JSON.stringify(c)} ${what}`).toBe(0);
+      });
+    }
+  });
+
+  it("the Bartunov MNIST net's layers (3×3, stride 2, 'same', 32 and 64 filters) equal cpu within rounding", async () => {
+    for (const c of [
+      { n: 32, input: [28, 28, 1], filters: 32, kernelSize: [3, 3], strides: [2, 2], padding: 'same' },
+      { n: 32, input: [14, 14, 32], filters: 64, kernelSize: [3, 3], strides: [2, 2], padding: 'same' },
+    ] as LcCase[]) {
+      const cpu = await lcRun('cpu', c, 7, false);
+      const blas = await lcRun('blas', c, 7, false);
+      ['output', 'dx', 'dKernel', 'dBias'].forEach((what, j) => {
+        let scale = 0;
+        for (const v of cpu[j].values) scale = Math.max(scale, Math.abs(v));
+        expect(excess(blas[j].values, cpu[j].values, 1e-5, 1e-5 * scale), `[${c.input}] ${what}`).toBe(0);
+      });
+    }
+  });
+
+  it('under a gradient tape the layer takes the tf-op path, and autodiff through it equals its own gradients', async () => {
+    await tf.setBackend('blas');
+    const r = rng(72);
+    const c: LcCase = { n: 3, input: [7, 6, 3], filters: 4, kernelSize: [3, 2], strides: [2, 1], padding: 'same' };
+    const g = patchGeometry('lc', c.input, c.kernelSize, c.strides, c.padding);
+    const kshape = [g.outH * g.outW, g.patchSize, c.filters];
+    const params = { kernel: tf.variable(tf.tensor(r.array(size(kshape)), kshape)) };
+    const layer = new LocallyConnected2dLayer('lc', [...c.input], c.filters, c.kernelSize, c.strides, c.padding, params);
+    const xv = r.array(c.n * size(c.input));
+    const wv = r.array(c.n * g.outH * g.outW * c.filters);
+    pkg.resetKernelStats();
+    const [auto, explicit] = tf.tidy(() => {
+      const x = tf.tensor(xv, [c.n, ...c.input]);
+      const weights = tf.tensor(wv, [c.n, g.outH, g.outW, c.filters]);
+      const [dx, dk] = tf.grads((xi: tf.Tensor, k: tf.Tensor) => tf.sum(tf.mul(layer.linear(xi, { kernel: k }), weights)))([x, params.kernel]);
+      const taped = pkg.kernelStats().native[LOCALLY_CONNECTED_KERNEL];
+      expect(taped, 'no native forward under the tape').toBeUndefined();
+      return [[dx, dk].map((t) => t.dataSync().slice()), [layer.backwardInput(weights, params.kernel), layer.paramGrads(x, weights).kernel].map((t) => t.dataSync().slice())];
+    });
+    expect(pkg.kernelStats().native[LOCALLY_CONNECTED_INPUT_GRAD_KERNEL]).toBe(1);
+    for (let j = 0; j < 2; j++) {
+      let scale = 0;
+      for (const v of auto[j]) scale = Math.max(scale, Math.abs(v));
+      expect(excess(explicit[j], auto[j], 1e-5, 1e-5 * scale), j === 0 ? 'dx' : 'dKernel').toBe(0);
+    }
+    params.kernel.dispose();
+  });
+
+  it('refuses inputs that do not match the geometry, naming the kernel and the input', async () => {
+    await tf.setBackend('blas');
+    const attrs = { kernelSize: [3, 3], strides: [2, 2], pad: [0, 0], outShape: [3, 3] };
+    tf.tidy(() => {
+      const x = tf.zeros([2, 7, 7, 2]);
+      expect(() => tf.engine().runKernel(LOCALLY_CONNECTED_KERNEL, { x, kernel: tf.zeros([9, 17, 4]) }, attrs)).toThrow(/BiopropLocallyConnected2d: kernel has shape \[9,17,4\], expected \[9,18,4\]/);
+      expect(() => tf.engine().runKernel(LOCALLY_CONNECTED_KERNEL, { x: tf.zeros([2, 49, 2]), kernel: tf.zeros([9, 18, 4]) }, attrs)).toThrow(/image must be \[N, H, W, C\]/);
+      expect(() => tf.engine().runKernel(LOCALLY_CONNECTED_FILTER_GRAD_KERNEL, { x, dy: tf.zeros([2, 3, 4, 4]) }, attrs)).toThrow(/dy has shape \[2,3,4,4\], expected \[2,3,3,4\]/);
+      expect(() => tf.engine().runKernel(LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, { dy: tf.zeros([2, 3, 3, 4]), kernel: tf.zeros([9, 18, 4]) }, { ...attrs, strides: [0, 2], inputShape: [2, 7, 7, 2] })).toThrow(/attr strides must be two integers ≥ 1/);
+    });
   });
 });

@@ -67,6 +67,15 @@ export interface NativeAddon {
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, ...geometry: ConvGeometry): void;
   /** dw[kh·kw·C, F] = im2col(x)ᵀ · dy[N·outH·outW, F]: the filter gradient of `conv2d` with the same geometry. */
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, ...geometry: ConvGeometry): void;
+  /**
+   * A locally connected layer (a convolution without weight sharing): out[n, p, :] = patches(x)[n, p, :] · w[p] for every
+   * location p of the geometry, w `[outH·outW, kh·kw·C, F]` with patch entries in (ky, kx, c) order, out `[N, outH, outW, F]`.
+   */
+  locallyConnected2d(x: Float32Array, w: Float32Array, out: Float32Array, ...geometry: ConvGeometry): void;
+  /** dx[N, H, W, C]: the input gradient of `locallyConnected2d` (each location's dy · w[p]ᵀ added back onto its pixels). */
+  locallyConnected2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, ...geometry: ConvGeometry): void;
+  /** dw[p] = patches(x)[:, p, :]ᵀ · dy[:, p, :]: the kernel gradient of `locallyConnected2d`. */
+  locallyConnected2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, ...geometry: ConvGeometry): void;
   /** Max pooling; when `argmax` is given (one byte per output element), also where each maximum is in its window (255: none). */
   maxPool(x: Float32Array, out: Float32Array, ...args: [...PoolGeometry, Uint8Array | null]): void;
   /**

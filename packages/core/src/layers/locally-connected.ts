@@ -187,6 +187,34 @@ export function locallyConnected2d(options: LocallyConnected2dOptions): LayerSpe
   );
 }
 
+/**
+ * Native locally connected kernels a backend may register (blas does), run in place of the tf-op path (patches by
+ * an identity convolution, a batched matmul over locations, a scatter back) when no gradient tape is recording (they
+ * have no gradient). Attrs of all three: `{ kernelSize: [kh, kw], strides: [sh, sw], pad: [top, left], outShape:
+ * [outH, outW] }`. `BiopropLocallyConnected2d`: inputs `{ x: [N, H, W, C], kernel }` → `[N, outH, outW, F]`, no
+ * bias; `…BackpropInput`: inputs `{ dy: [N, outH, outW, F], kernel }`, attr `inputShape` → `[N, H, W, C]`;
+ * `…BackpropFilter`: inputs `{ x, dy }` → `[outH·outW, kh·kw·C, F]`. They compute the same sums as the tf-op path;
+ * only the order of the additions may differ.
+ */
+export const LOCALLY_CONNECTED_KERNEL = 'BiopropLocallyConnected2d';
+export const LOCALLY_CONNECTED_INPUT_GRAD_KERNEL = 'BiopropLocallyConnected2dBackpropInput';
+export const LOCALLY_CONNECTED_FILTER_GRAD_KERNEL = 'BiopropLocallyConnected2dBackpropFilter';
+
+/** Which backends (by instance) register all three locally connected kernels: decided once per backend. */
+const nativeLcBackends = new WeakMap<object, boolean>();
+
+function nativeLocallyConnected(): boolean {
+  if (tf.engine().isTapeOn()) return false;
+  const backend = tf.backend();
+  let has = nativeLcBackends.get(backend);
+  if (has === undefined) {
+    const name = tf.getBackend();
+    has = [LOCALLY_CONNECTED_KERNEL, LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, LOCALLY_CONNECTED_FILTER_GRAD_KERNEL].every((k) => tf.getKernel(k, name) !== undefined);
+    nativeLcBackends.set(backend, has);
+  }
+  return has;
+}
+
 export class LocallyConnected2dLayer extends KernelModuleBase implements KernelModule {
   readonly kind = 'locallyConnected2d';
   readonly kernelName = 'kernel';
@@ -218,12 +246,7 @@ export class LocallyConnected2dLayer extends KernelModuleBase implements KernelM
 
   /** `[N, ...]` → patches laid out `[P, N, K]` for the batched matmul over locations. */
   private patchesPNK(input: Tensor): Tensor {
-    const size = input.shape.slice(1).reduce((a, b) => a * b, 1);
-    const want = this.inputShape.reduce((a, b) => a * b, 1);
-    if (size !== want) {
-      throw new ShapeError(`layer ${this.name}: expected input [N, ${this.inputShape.join(', ')}], got [${input.shape.join(', ')}]`);
-    }
-    return tf.transpose(extractPatches(input, this.geometry), [1, 0, 2]);
+    return tf.transpose(extractPatches(this.image(input), this.geometry), [1, 0, 2]);
   }
 
   /** `[N, outH, outW, F]` (or flat) → `[P, N, F]`. */
@@ -231,23 +254,54 @@ export class LocallyConnected2dLayer extends KernelModuleBase implements KernelM
     return tf.transpose(tf.reshape(delta, [delta.shape[0], this.locations(), this.filters]), [1, 0, 2]);
   }
 
+  /** The native kernels' attrs: core's patch geometry. */
+  private kernelAttrs(): tf.NamedAttrMap {
+    const g = this.geometry;
+    return { kernelSize: [g.kh, g.kw], strides: [g.sh, g.sw], pad: [g.padTop, g.padLeft], outShape: [g.outH, g.outW] };
+  }
+
+  /** `[N, ...]` (flat or an image) → `[N, H, W, C]`, checked. */
+  private image(input: Tensor): Tensor {
+    const size = input.shape.slice(1).reduce((a, b) => a * b, 1);
+    const want = this.inputShape.reduce((a, b) => a * b, 1);
+    if (size !== want) {
+      throw new ShapeError(`layer ${this.name}: expected input [N, ${this.inputShape.join(', ')}], got [${input.shape.join(', ')}]`);
+    }
+    return tf.reshape(input, [input.shape[0], ...this.inputShape]);
+  }
+
   linear(input: Tensor, params?: TensorMap): Tensor {
     const kernel = params?.kernel ?? this.params.kernel;
     const bias = params?.bias ?? this.params.bias;
     const n = input.shape[0];
-    // one batched matmul over locations: [P, N, K] × [P, K, F] → [P, N, F]
-    const z = tf.matMul(this.patchesPNK(input), kernel);
-    const out = tf.reshape(tf.transpose(z, [1, 0, 2]), [n, ...this.outputShape]);
+    let out: Tensor;
+    if (nativeLocallyConnected()) {
+      out = tf.engine().runKernel(LOCALLY_CONNECTED_KERNEL, { x: this.image(input), kernel }, this.kernelAttrs()) as Tensor;
+    } else {
+      // one batched matmul over locations: [P, N, K] × [P, K, F] → [P, N, F]
+      const z = tf.matMul(this.patchesPNK(input), kernel);
+      out = tf.reshape(tf.transpose(z, [1, 0, 2]), [n, ...this.outputShape]);
+    }
     return bias ? tf.add(out, bias) : out;
   }
 
   backwardInput(delta: Tensor, kernel: Tensor): Tensor {
+    if (nativeLocallyConnected()) {
+      const dy = tf.reshape(delta, [delta.shape[0], ...this.outputShape]);
+      return tf.engine().runKernel(LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, { dy, kernel }, { ...this.kernelAttrs(), inputShape: [delta.shape[0], ...this.inputShape] }) as Tensor;
+    }
     // explicit transpose: wasm's matMul is 5–15× slower with transpose flags
     const dPatches = tf.matMul(this.deltaPNF(delta), tf.transpose(kernel, [0, 2, 1]));
     return scatterPatches(dPatches, this.geometry);
   }
 
   paramGrads(input: Tensor, delta: Tensor): TensorMap {
+    if (nativeLocallyConnected()) {
+      const dy = tf.reshape(delta, [delta.shape[0], ...this.outputShape]);
+      const grads: TensorMap = { kernel: tf.engine().runKernel(LOCALLY_CONNECTED_FILTER_GRAD_KERNEL, { x: this.image(input), dy }, this.kernelAttrs()) as Tensor };
+      if (this.params.bias) grads.bias = tf.sum(dy, 0);
+      return grads;
+    }
     const d = this.deltaPNF(delta);
     const grads: TensorMap = { kernel: tf.matMul(tf.transpose(this.patchesPNK(input), [0, 2, 1]), d) };
     if (this.params.bias) grads.bias = tf.reshape(tf.sum(d, 1), this.outputShape);
