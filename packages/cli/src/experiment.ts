@@ -33,8 +33,20 @@ export type RuleOptions = { [key: string]: JsonValue };
 
 /** One rule of an experiment: its id and options, or a per-layer composition of rules; `label` names it in tables. */
 export type RuleRef =
-  | { id: string; options?: RuleOptions; label?: string }
-  | { perLayer: LeafRule[] | { default: LeafRule; layers: Record<string, LeafRule> }; label: string };
+  | ({ id: string; options?: RuleOptions; label?: string } & RuleTraining)
+  | ({ perLayer: LeafRule[] | { default: LeafRule; layers: Record<string, LeafRule> }; label: string } & RuleTraining);
+/**
+ * How one rule of an experiment trains, over the experiment's settings: papers that tune every rule by its own search
+ * (Bartunov et al.) give each its own optimizer, batch size and init.
+ */
+export interface RuleTraining {
+  /** This rule's optimizer, exactly as given (over the experiment's `optimizer` and `lr`). */
+  optimizer?: OptimizerConfig;
+  batchSize?: number;
+  init?: string;
+}
+/** The keys of `RuleTraining`. */
+export const RULE_TRAINING_KEYS = ['optimizer', 'batchSize', 'init'] as const;
 export type LeafRule = { id: string; options?: RuleOptions };
 
 export type LossChoice = 'auto' | 'softmaxCrossEntropy' | 'mse' | 'cauchy';
@@ -131,12 +143,34 @@ const ruleId = custom<string>('a rule id (lowercase letters, digits and -)', (v)
   type: 'string',
   pattern: '^[a-z][a-z0-9-]*$',
 });
+const initSchema = custom<string>(
+  'glorot, glorot:gain, heNormal, zero, fanInUniform, uniform:ω or normal:σ',
+  (v) => {
+    if (typeof v !== 'string') return undefined;
+    try {
+      parseInit(v);
+      return v;
+    } catch {
+      return undefined;
+    }
+  },
+  { type: 'string' },
+);
+
+const positiveInt = num({ min: 1, integer: true });
 const leafRule = options({ id: ruleId, options: ruleOptionsSchema.optional() });
 const leafOrId = custom<LeafRule>(
   'a rule id or { id, options }',
   (v, path) => (typeof v === 'string' ? { id: ruleId.parse(v, path) } : leafRule.parse(v, path)),
   { anyOf: [ruleId.toJSONSchema(), leafRule.toJSONSchema()] },
 );
+/** A rule's own optimizer, batch size and init (over the experiment's). */
+const ruleTraining = {
+  optimizer: optimizerConfigSchema.optional().describe("this rule's optimizer, exactly as given (over the experiment's optimizer and lr)"),
+  batchSize: positiveInt.optional().describe("this rule's batch size"),
+  init: initSchema.optional().describe("this rule's kernel init"),
+};
+const ruleTrainingJson = Object.fromEntries(Object.entries(ruleTraining).map(([k, v]) => [k, v.toJSONSchema()]));
 const ruleRefSchema: Schema<RuleRef> = custom<RuleRef>(
   'a rule id, { id, options, label }, or { perLayer, label }',
   (v, path) => {
@@ -148,15 +182,21 @@ const ruleRefSchema: Schema<RuleRef> = custom<RuleRef>(
           options({ default: leafOrId, layers: custom<Record<string, LeafRule>>('layer indexes to rules', (m, p) => layerMap(m, p), { type: 'object' }) }),
         ),
         label: ruleId.describe('how the composition is named in tables and folders'),
+        ...ruleTraining,
       }).parse(v, path) as RuleRef;
     }
-    return options({ id: ruleId, options: ruleOptionsSchema.optional(), label: ruleId.optional() }).parse(v, path) as RuleRef;
+    return options({ id: ruleId, options: ruleOptionsSchema.optional(), label: ruleId.optional(), ...ruleTraining }).parse(v, path) as RuleRef;
   },
   {
     anyOf: [
       ruleId.toJSONSchema(),
-      { type: 'object', properties: { id: ruleId.toJSONSchema(), options: { type: 'object' }, label: ruleId.toJSONSchema() }, required: ['id'], additionalProperties: false },
-      { type: 'object', properties: { perLayer: {}, label: ruleId.toJSONSchema() }, required: ['perLayer', 'label'], additionalProperties: false },
+      {
+        type: 'object',
+        properties: { id: ruleId.toJSONSchema(), options: { type: 'object' }, label: ruleId.toJSONSchema(), ...ruleTrainingJson },
+        required: ['id'],
+        additionalProperties: false,
+      },
+      { type: 'object', properties: { perLayer: {}, label: ruleId.toJSONSchema(), ...ruleTrainingJson }, required: ['perLayer', 'label'], additionalProperties: false },
     ],
   },
 );
@@ -195,21 +235,6 @@ const archSchema = custom<string | JsonValue[]>(
   { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object' } }] },
 );
 
-const initSchema = custom<string>(
-  'glorot, glorot:gain, heNormal, zero, fanInUniform, uniform:ω or normal:σ',
-  (v) => {
-    if (typeof v !== 'string') return undefined;
-    try {
-      parseInit(v);
-      return v;
-    } catch {
-      return undefined;
-    }
-  },
-  { type: 'string' },
-);
-
-const positiveInt = num({ min: 1, integer: true });
 const seed = num({ min: 0, max: 0xffffffff, integer: true });
 
 /** The schema of an experiment file (rules' own options are checked against each rule's schema afterwards). */
@@ -293,6 +318,14 @@ export function parseExperiment(doc: unknown, where = 'experiment'): Experiment 
     labels.add(l);
   }
   const exp = { ...rest, rules: all } as unknown as Experiment;
+  if (exp.sameOptimizer) {
+    for (const r of all) {
+      const own = RULE_TRAINING_KEYS.filter((k) => r[k] !== undefined);
+      if (own.length) {
+        throw new UsageError(`${where}.rules: "${ruleLabel(r)}" sets its own ${own.join(', ')}, but sameOptimizer trains every rule with one optimizer, batch size and init`);
+      }
+    }
+  }
   if (exp.data.name === 'linear' && exp.data.limitTrain !== null && exp.data.validation >= exp.data.limitTrain) {
     throw new UsageError(`${where}.data.validation (${exp.data.validation}) must leave training samples`);
   }
@@ -415,11 +448,14 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
  */
 export function experimentJsonSchema(registry: RuleRegistry): JsonSchema {
   const ids = registry.ids();
+  // a rule's own optimizer, batch size and init: defined once, referenced by every rule's entry
+  const trainingRefs = Object.fromEntries(RULE_TRAINING_KEYS.map((k) => [k, { $ref: `#/$defs/rule-${k}` }]));
+  const $defs = Object.fromEntries(RULE_TRAINING_KEYS.map((k) => [`rule-${k}`, ruleTrainingJson[k]]));
   const withOptions = (label: boolean): JsonSchema[] =>
     ids.map((id) => {
       const entry = registry.entry(id);
       const properties: JsonSchema = { id: { const: id }, options: entry.options.toJSONSchema() };
-      if (label) properties.label = ruleId.toJSONSchema();
+      if (label) Object.assign(properties, { label: ruleId.toJSONSchema(), ...trainingRefs });
       return { type: 'object', description: entry.name, properties, required: ['id'], additionalProperties: false };
     });
   const leaf: JsonSchema = { anyOf: [{ enum: ids }, ...withOptions(false)] };
@@ -437,6 +473,7 @@ export function experimentJsonSchema(registry: RuleRegistry): JsonSchema {
             ],
           },
           label: ruleId.toJSONSchema(),
+          ...trainingRefs,
         },
         required: ['perLayer', 'label'],
         additionalProperties: false,
@@ -444,7 +481,7 @@ export function experimentJsonSchema(registry: RuleRegistry): JsonSchema {
     ],
   };
   const schema = options(experimentShape(custom<RuleRef>('a rule', () => undefined, rule))).toJSONSchema();
-  return { $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'bioprop experiment', ...schema };
+  return { $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'bioprop experiment', ...schema, $defs };
 }
 
 /** One line saying what an experiment runs. */

@@ -9,6 +9,7 @@ import { ResultsFileError } from './errors.js';
 import { loadExperiment, ruleLabel, type Experiment } from './experiment.js';
 import { normalizeResult } from './report.js';
 import type { RunResult } from './run.js';
+import type { OptimizerConfig } from '@bioprop/core';
 import { formatStats, seedStats, type SeedStats } from './stats.js';
 
 /** The experiment files of a reproductions folder, by setting name (the file's name without extension). */
@@ -65,13 +66,36 @@ export function metricOf(r: RunResult, metric: NonNullable<Experiment['published
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
+/** An optimizer in a few words: `adam lr 0.001`, `momentum 0.9 lr 0.03, weight decay 1e-6, cosine`. */
+export function describeOptimizer(o: OptimizerConfig): string {
+  const parts = [`${o.name}${o.name === 'momentum' && o.momentum !== undefined ? ` ${o.momentum}` : ''} lr ${o.lr}`];
+  if (o.weightDecay) parts.push(`weight decay ${o.weightDecay}`);
+  if (o.decoupledDecay) parts.push(`decoupled decay ${o.decoupledDecay}`);
+  if (o.clipNorm) parts.push(`clip norm ${o.clipNorm}`);
+  if (o.schedule && o.schedule.type !== 'constant') parts.push(o.schedule.type === 'cosine' ? 'cosine schedule' : `×${o.schedule.gamma} every ${o.schedule.every} steps`);
+  return parts.join(', ');
+}
+
+/** `a (bp, fa), b (dfa)`: each distinct value with the rules (labels, in run order) it is theirs. */
+function perRule(runs: RunResult[], value: (r: RunResult) => string): string {
+  const groups = new Map<string, string[]>();
+  for (const r of runs) {
+    const v = value(r);
+    const labels = groups.get(v) ?? [];
+    if (!labels.includes(r.label)) labels.push(r.label);
+    groups.set(v, labels);
+  }
+  return groups.size === 1 ? [...groups.keys()][0] : [...groups].map(([v, labels]) => `${v} (${labels.join(', ')})`).join('; ');
+}
+
 function setupLine(exp: Experiment, runs: RunResult[]): string {
   const r0 = runs[0];
   const arch = exp.arch === null ? 'the default MLP' : typeof exp.arch === 'string' ? exp.arch : 'a layer list';
   const data = `${exp.data.name}${exp.data.limitTrain ? ` (first ${exp.data.limitTrain} training samples)` : ''}${exp.data.validation ? `, last ${exp.data.validation} training samples held out for validation` : ''}`;
-  const opt = exp.optimizer ? `${exp.optimizer.name} lr ${exp.optimizer.lr}${exp.optimizer.weightDecay ? `, weight decay ${exp.optimizer.weightDecay}` : ''}` : r0 ? `per rule (e.g. ${r0.label}: ${r0.optimizer.name} lr ${r0.optimizer.lr})` : "each rule's tuned optimizer";
-  const batch = exp.batchSize ?? (r0 ? r0.batchSize : null);
-  return `${data}; ${arch}${exp.activation ? ` ${exp.activation}` : ''}; loss ${r0?.loss ?? exp.loss}; optimizer ${opt}; batch ${batch ?? 'per rule'}; ${exp.epochs} epochs; seeds ${exp.seeds.join(', ')}${r0 ? `; backend ${r0.backend}` : ''}.`;
+  // what the runs trained with (each rule's own where the setting or the rule's tuning gives one), else the setting's
+  const opt = runs.length ? perRule(runs, (r) => describeOptimizer(r.optimizer)) : exp.optimizer ? describeOptimizer(exp.optimizer) : "each rule's tuned optimizer";
+  const batch = runs.length ? perRule(runs, (r) => String(r.batchSize)) : (exp.batchSize ?? 'per rule');
+  return `${data}; ${arch}${exp.activation ? ` ${exp.activation}` : ''}; loss ${r0?.loss ?? exp.loss}; optimizer ${opt}; batch ${batch}; ${exp.epochs} epochs; seeds ${exp.seeds.join(', ')}${r0 ? `; backend ${r0.backend}` : ''}.`;
 }
 
 /** Mean over seeds of each epoch's last-hidden-layer angles to BP and to pseudobackprop (alignment metrics). */

@@ -16,7 +16,7 @@ import { restoreTrainer, saveCheckpoint } from '@bioprop/core/node';
 import { probeSignals } from './angles.js';
 import { defaultArch, standardizer, type DatasetName, type LoadedData } from './data.js';
 import { UsageError } from './errors.js';
-import { SAME_OPTIMIZER_DEFAULTS, parseExperiment, ruleLabel, type Experiment, type LeafRule, type LossChoice, type Normalize, type RuleOptions, type RuleRef } from './experiment.js';
+import { RULE_TRAINING_KEYS, SAME_OPTIMIZER_DEFAULTS, parseExperiment, ruleLabel, type Experiment, type LeafRule, type LossChoice, type Normalize, type RuleOptions, type RuleRef } from './experiment.js';
 import { archLabel, buildNetwork, formatInit, parseArch, parseInit, presetTraining, type ArchSpec, type DataShape, type KernelInit } from './network.js';
 import type { Progress } from './progress.js';
 import type { RuleRegistry } from './rules.js';
@@ -311,18 +311,23 @@ export function resolveRun(
   const entry = rule.entry;
   const perRule = same ? undefined : training?.rules?.[rule.id];
   const tuned = perRule?.optimizer ?? training?.optimizer ?? entry.defaults.optimizer;
+  // the experiment's own settings for this rule win over its settings for every rule (parseExperiment refuses them
+  // with sameOptimizer)
+  const own = spec.rule;
   let optimizer: OptimizerConfig;
-  if (exp.optimizer) optimizer = exp.optimizer;
+  if (own.optimizer) optimizer = own.optimizer;
+  else if (exp.optimizer) optimizer = exp.optimizer;
   else if (same) optimizer = training?.optimizer ?? SAME_OPTIMIZER_DEFAULTS.optimizer;
   else optimizer = exp.lr === null ? tuned : { ...tuned, lr: exp.lr };
   if (same && exp.lr !== null && !exp.optimizer) optimizer = { ...optimizer, lr: exp.lr };
-  const batchSize = exp.batchSize ?? perRule?.batchSize ?? training?.batchSize ?? (same ? SAME_OPTIMIZER_DEFAULTS.batchSize : entry.defaults.batchSize);
+  const batchSize = own.batchSize ?? exp.batchSize ?? perRule?.batchSize ?? training?.batchSize ?? (same ? SAME_OPTIMIZER_DEFAULTS.batchSize : entry.defaults.batchSize);
   if (training?.schedule === 'cosine' && optimizer.schedule === undefined && data.count !== undefined) {
     optimizer = { ...optimizer, schedule: { type: 'cosine', totalSteps: Math.max(1, exp.epochs * Math.ceil(data.count / batchSize)) } };
   }
+  const init = own.init ?? exp.init;
   const kernelInit =
-    exp.init !== null
-      ? parseInit(exp.init)
+    init !== null
+      ? parseInit(init)
       : arch.kind !== 'widths'
         ? ((perRule?.kernelInit as KernelInit | undefined) ?? null)
         : same
@@ -330,11 +335,11 @@ export function resolveRun(
           : entry.defaults.kernelInit;
   const loss = exp.loss !== 'auto' ? exp.loss : data.task === 'classification' ? 'softmaxCrossEntropy' : 'mse';
   const standardize = exp.data.normalize === 'auto' ? (training?.standardize ?? false) : exp.data.normalize === 'standardize';
+  const ownKeys = RULE_TRAINING_KEYS.filter((k) => own[k] !== undefined);
   const source = same
     ? `one optimizer for every rule: ${exp.optimizer ? 'as given' : training?.optimizer ? `the preset's (${training.source})` : 'Adam 1e-3'}, batch ${batchSize}`
-    : training
-      ? `${entry.defaults.source}; preset ${archLabel(arch)}: ${training.source}`
-      : entry.defaults.source;
+    : (training ? `${entry.defaults.source}; preset ${archLabel(arch)}: ${training.source}` : entry.defaults.source) +
+      (ownKeys.length ? `; ${ownKeys.join(', ')} as the experiment gives for ${rule.label}` : '');
   return {
     rule,
     config: {

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
+import { loadRules, parseExperiment, parseInit, resolveRun } from '../src/index.js';
 
 const EXPERIMENT = `# a small experiment: two rules, two seeds
 name: tiny
@@ -161,4 +162,64 @@ describe('compare --same-optimizer', () => {
     ]);
     expect(r.stdout).toMatch(/one optimizer for every rule/);
   });
+});
+
+describe("a rule's own optimizer, batch size and init", () => {
+  const doc = (rules: unknown[], extra: Record<string, unknown> = {}) => ({ name: 'own', data: { name: 'digits' }, arch: '784-16-10', rules, epochs: 1, ...extra });
+  const shape = { sampleShape: [784], outputs: 10, task: 'classification' as const, count: 1000 };
+
+  it('win over the experiment-wide settings for that rule only; the other rules keep theirs', async () => {
+    const registry = await loadRules();
+    const exp = parseExperiment(
+      doc(['bp', { id: 'fa', optimizer: { name: 'adam', lr: 3e-4 }, batchSize: 64, init: 'uniform:0.05' }, { id: 'dfa', label: 'dfa-own', optimizer: { name: 'rmsprop', lr: 1e-4 } }], {
+        lr: 0.01,
+        batchSize: 16,
+      }),
+    );
+    const [bp, fa, dfa] = exp.rules.map((rule) => resolveRun({ experiment: exp, rule, seed: 1 }, registry, shape).config);
+    const bpTuned = registry.entry('bp').defaults.optimizer;
+    // bp: the experiment's lr over its tuned optimizer and the experiment's batch size
+    expect([bp.optimizer, bp.batchSize, bp.kernelInit]).toEqual([{ ...bpTuned, lr: 0.01 }, 16, registry.entry('bp').defaults.kernelInit]);
+    // fa: exactly its own optimizer (the experiment's lr does not apply), batch and init
+    expect([fa.optimizer, fa.batchSize, fa.kernelInit]).toEqual([{ name: 'adam', lr: 3e-4 }, 64, parseInit('uniform:0.05')]);
+    expect(fa.defaultsSource).toMatch(/optimizer, batchSize, init as the experiment gives for fa$/);
+    expect([dfa.label, dfa.optimizer, dfa.batchSize]).toEqual(['dfa-own', { name: 'rmsprop', lr: 1e-4 }, 16]);
+    // with one optimizer for every rule, the rule's own still wins
+    const one = parseExperiment(doc(['bp', { id: 'fa', optimizer: { name: 'sgd', lr: 0.1 } }], { optimizer: { name: 'adam', lr: 1e-3 } }));
+    expect(one.rules.map((rule) => resolveRun({ experiment: one, rule, seed: 1 }, registry, shape).config.optimizer)).toEqual([
+      { name: 'adam', lr: 1e-3 },
+      { name: 'sgd', lr: 0.1 },
+    ]);
+  });
+
+  it('are checked like the experiment-wide ones, and refused beside sameOptimizer', () => {
+    expect(() => parseExperiment(doc([{ id: 'fa', optimizer: { name: 'adam', lr: -1 } }]))).toThrow(/experiment\.rules\[0\]\.optimizer\.lr must/);
+    expect(() => parseExperiment(doc([{ id: 'fa', batchSize: 0 }]))).toThrow(/experiment\.rules\[0\]\.batchSize must be an integer ≥ 1/);
+    expect(() => parseExperiment(doc([{ id: 'fa', init: 'gloriot' }]))).toThrow(/experiment\.rules\[0\]\.init/);
+    expect(() => parseExperiment(doc([{ id: 'fa', batchsize: 32 }]))).toThrow(/unknown option "batchsize"/);
+    expect(() => parseExperiment(doc([{ perLayer: ['fa', 'bp'], label: 'mix', optimizer: { name: 'adam', lr: 1e-3 } }]))).not.toThrow();
+    expect(() => parseExperiment(doc(['bp', { id: 'fa', batchSize: 64, init: 'glorot' }], { sameOptimizer: true }))).toThrow(
+      /experiment\.rules: "fa" sets its own batchSize, init, but sameOptimizer trains every rule with one optimizer, batch size and init/,
+    );
+  });
+
+  it('run through bioprop run, the results and the published schema saying so', async () => {
+    const cwd = tempDir();
+    writeFileSync(
+      join(cwd, 'own.json'),
+      JSON.stringify(doc(['bp', { id: 'fa', optimizer: { name: 'sgd', lr: 0.05 }, batchSize: 50 }], { data: { name: 'digits', limitTrain: 200, limitTest: 100 }, backend: 'wasm', seeds: [1] })),
+    );
+    const r = await runCli(['run', 'own.json', '--out', 'r.json'], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    const runs = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')).runs as { label: string; optimizer: unknown; batchSize: number }[];
+    expect(runs.map((x) => [x.label, x.optimizer, x.batchSize])).toEqual([
+      ['bp', expect.objectContaining({ name: 'momentum' }), 128],
+      ['fa', { name: 'sgd', lr: 0.05 }, 50],
+    ]);
+    const schema = JSON.parse((await runCli(['schema'], cwd)).stdout);
+    const fa = schema.properties.rules.items.anyOf.find((s: { properties?: { id?: { const?: string } } }) => s.properties?.id?.const === 'fa');
+    expect(fa.properties.optimizer).toEqual({ $ref: '#/$defs/rule-optimizer' });
+    expect(schema.$defs['rule-optimizer'].properties.name.enum).toContain('adam');
+    expect(schema.$defs['rule-batchSize'].type).toBe('integer');
+  }, 120_000);
 });
