@@ -8,7 +8,9 @@ import { basename, dirname, extname, join, relative } from 'node:path';
 import { ResultsFileError } from './errors.js';
 import { loadExperiment, ruleLabel, type Experiment } from './experiment.js';
 import { normalizeResult } from './report.js';
-import type { RunResult } from './run.js';
+import type { RunConfig, RunResult } from './run.js';
+import { archLabel, formatInit } from './network.js';
+import { canonicalJson } from './sweep.js';
 import type { OptimizerConfig } from '@bioprop/core';
 import { formatStats, seedStats, type SeedStats } from './stats.js';
 
@@ -125,6 +127,36 @@ export interface SettingReport {
   missing: string[];
   /** Runs that failed (diverged, or could not train the network), with their messages. */
   failed: { label: string; seed: number; error: string }[];
+}
+
+/** An optimizer's settings that a run's budget does not decide (a schedule's step count follows the data size). */
+function optimizerSettings(o: OptimizerConfig): unknown {
+  if (o.schedule?.type !== 'cosine') return o;
+  const { totalSteps: _steps, ...schedule } = o.schedule;
+  return { ...o, schedule };
+}
+
+/**
+ * The settings in which a committed run differs from what its setting gives that rule now, as `what: committed →
+ * now` (empty when it matches): a committed run trained under an earlier version of the file must not stand for it.
+ */
+export function staleSettings(run: RunResult, now: RunConfig): string[] {
+  const nowInit = now.kernelInit === null ? 'preset' : formatInit(now.kernelInit);
+  const checks: [string, unknown, unknown, (v: unknown) => string][] = [
+    ['rule', run.rule, now.rule, String],
+    ['arch', run.arch, archLabel(now.arch), String],
+    ['activation', run.activation, now.activation, String],
+    ['loss', run.loss, now.loss, String],
+    ['epochs', run.epochs, now.epochs, String],
+    ['batch size', run.batchSize, now.batchSize, String],
+    ['optimizer', optimizerSettings(run.optimizer), optimizerSettings(now.optimizer), (v) => describeOptimizer(v as OptimizerConfig)],
+    ['init', run.kernelInit, nowInit, String],
+    ['rule options', run.ruleOptions ?? null, now.ruleOptions ?? null, (v) => JSON.stringify(v)],
+  ];
+  return checks.filter(([, a, b]) => canonicalJson(a) !== canonicalJson(b)).map(([what, a, b, show]) => {
+    const [x, y] = [show(a), show(b)];
+    return x === y ? `${what} (${canonicalJson(a)} → ${canonicalJson(b)})` : `${what}: ${x} → ${y}`;
+  });
 }
 
 /** What is committed for each setting. */

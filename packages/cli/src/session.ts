@@ -47,6 +47,12 @@ const DATASET_SAMPLES: Record<string, { train: number; test: number }> = {
   linear: { train: 1000, test: 200 },
 };
 
+/** The training samples an experiment will train on (after its limit and validation split), known before loading. */
+export function expectedTrainCount(exp: Experiment): number {
+  const full = DATASET_SAMPLES[exp.data.name].train;
+  return Math.max(0, Math.min(exp.data.limitTrain ?? full, exp.data.name === 'linear' ? Infinity : full) - exp.data.validation);
+}
+
 /**
  * Refuse, before anything is allocated, an experiment whose data or any run would need more memory than allowed
  * (`--arch 784-3000000-10`, `--limit-train 100000000`, `--batch-size 100000000`).

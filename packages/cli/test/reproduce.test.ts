@@ -3,7 +3,7 @@
  * repeated, a reproduction split over two invocations commits every run, and the setting's curves plot every
  * committed run, not only the last invocation's.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderCurvesSvg } from '../src/plot.js';
@@ -51,5 +51,29 @@ describe('bioprop reproduce', () => {
     const again = await runCli(['reproduce', 'tiny', '--dir', 'all', '--docs', 'docs', '--runs-dir', 'work2'], cwd);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/every run is committed; nothing to do/);
+  }, 120_000);
+
+  it('refuses to count a committed run that the setting no longer describes, and runs it again once it is removed', async () => {
+    const cwd = tempDir();
+    mkdirSync(join(cwd, 'set'));
+    writeFileSync(join(cwd, 'set', 'tiny.yaml'), SETTING([1]));
+    expect((await runCli(['reproduce', 'tiny', '--dir', 'set', '--docs', 'docs', '--runs-dir', 'work'], cwd)).code).toBe(0);
+    const file = join(cwd, 'docs', 'runs', 'tiny', 'bp-seed1.json');
+    const before = readFileSync(file, 'utf8');
+
+    // the rule's own optimizer and batch size now differ from what the committed run trained with
+    writeFileSync(join(cwd, 'set', 'tiny.yaml'), SETTING([1]).replace('rules: [bp]', 'rules: [{ id: bp, optimizer: { name: adam, lr: 0.001 }, batchSize: 50 }]'));
+    const stale = await runCli(['reproduce', 'tiny', '--dir', 'set', '--docs', 'docs', '--runs-dir', 'work2'], cwd);
+    expect(stale.code).toBe(2);
+    expect(stale.stderr).toMatch(/tiny: 1 committed run\(s\) trained with settings .*tiny\.yaml no longer gives: bp seed 1 \(batch size: 128 → 50; optimizer: sgd lr 0\.1 → adam lr 0\.001\)/);
+    expect(stale.stderr).toMatch(/Remove them from .*docs[/\\]runs[/\\]tiny/);
+    expect(readFileSync(file, 'utf8')).toBe(before);
+
+    rmSync(file);
+    const rerun = await runCli(['reproduce', 'tiny', '--dir', 'set', '--docs', 'docs', '--runs-dir', 'work2'], cwd);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(file, 'utf8')) as RunResult;
+    expect([run.optimizer, run.batchSize]).toEqual([{ name: 'adam', lr: 0.001 }, 50]);
+    expect(readFileSync(join(cwd, 'docs', 'reproductions.md'), 'utf8')).toMatch(/optimizer adam lr 0\.001; batch 50;/);
   }, 120_000);
 });

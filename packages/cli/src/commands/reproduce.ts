@@ -12,11 +12,12 @@ import { commandLine } from '../options/invocation.js';
 import { integer } from '../options/values.js';
 import { renderCurvesSvg } from '../plot.js';
 import { createProgress } from '../progress.js';
-import { collectSettings, committedFailure, committedRun, listSettings, readCommittedFailure, readCommittedRun, reproductionsMarkdown } from '../reproduce.js';
+import { collectSettings, committedFailure, committedRun, listSettings, readCommittedFailure, readCommittedRun, reproductionsMarkdown, staleSettings } from '../reproduce.js';
 import { ENVIRONMENT_FILE, EXPERIMENT_FILE, environment, makeDirs, openRunFolder, writeFileAtomic, writeOutputFile, type RunFolder } from '../run-folder.js';
 import { loadRules } from '../rules.js';
-import { checkExperiment } from '../session.js';
-import type { RunResult } from '../run.js';
+import { checkExperiment, expectedTrainCount } from '../session.js';
+import { resolveRun, type RunResult } from '../run.js';
+import { knownShape } from '../data.js';
 import type { CommandContext } from './context.js';
 
 interface ReproduceFlags {
@@ -81,6 +82,23 @@ async function reproduce(names: string[], flags: ReproduceFlags, ctx: CommandCon
       const exp = loadExperiment(file, smoke ? [`maxSteps=${flags.maxSteps}`] : []);
       await checkExperiment(exp, registry, { runsDir: flags.runsDir, force: false });
       const committed = (label: string, seed: number): RunResult | null => (smoke ? null : readCommittedRun(committedRun(docsRuns, name, label, seed)));
+      // a committed run stands for its setting only while the file still gives it the settings it trained with
+      const stale: string[] = [];
+      const shape = { ...knownShape(exp.data.name), task: exp.data.name === 'linear' ? ('regression' as const) : ('classification' as const), count: expectedTrainCount(exp) };
+      for (const seed of exp.seeds) {
+        for (const rule of exp.rules) {
+          const run = committed(ruleLabel(rule), seed);
+          if (!run) continue;
+          const diff = staleSettings(run, resolveRun({ experiment: exp, rule, seed }, registry, shape).config);
+          if (diff.length) stale.push(`${run.label} seed ${seed} (${diff.join('; ')})`);
+        }
+      }
+      if (stale.length) {
+        throw new UsageError(
+          `${name}: ${stale.length} committed run(s) trained with settings ${file} no longer gives: ${stale.join(', ')}. ` +
+            `Remove them from ${join(docsRuns, name)} to run them with the current settings, or restore the file`,
+        );
+      }
       const todo = exp.seeds
         .flatMap((seed) => exp.rules.map((r) => ({ label: ruleLabel(r), seed })))
         .filter((x) => !committed(x.label, x.seed) && (smoke || readCommittedFailure(committedFailure(docsRuns, name, x.label, x.seed)) === null));
