@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 
 /** The built executable, run as a user would: `node packages/cli/dist/bin.js …`. */
 export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
@@ -15,9 +15,21 @@ export interface CliRun {
   stderr: string;
 }
 
-/** A fresh working directory (default outputs and checkpoints land there). */
+/** The directories `tempDir` made for this test file. */
+const made: string[] = [];
+
+// removed when the file's tests are done: run folders hold checkpoints (the CIFAR LC smoke run writes ~5 GB of them),
+// and a suite run must not fill the disk of the machine it runs on; BIOPROP_KEEP_TEST_DIRS=1 keeps them to look at
+afterAll(() => {
+  if (process.env.BIOPROP_KEEP_TEST_DIRS === '1') return;
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh working directory (default outputs and checkpoints land there), removed after the test file. */
 export function tempDir(prefix = 'bioprop-cli-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export interface StartOptions {
