@@ -6,9 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <initializer_list>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "kernels.h"
@@ -357,10 +355,29 @@ void gatherLocation(const ConvGeom& g, const float* x, float* cols, int64_t p) {
   for (int64_t n = 0; n < g.N; n++) im2colRows(g, x, cols + n * K, n * P + p, n * P + p + 1);
 }
 
-// Each array holds at least the floats the geometry needs; false (with an exception naming the kernel) otherwise.
-bool largeEnough(const Napi::Env& env, const char* kernel, std::initializer_list<std::pair<size_t, int64_t>> haveWant) {
-  for (const auto& [have, want] : haveWant) {
-    if (static_cast<int64_t>(have) < want) return fail(env, (std::string(kernel) + ": array too small").c_str());
+// One call of a locally connected kernel: its three arrays (info[0..2]), the geometry (info[3..15]) and the sizes
+// P = outH·outW, K = kh·kw·C, F = filters.
+struct LcCall {
+  float* a[3];
+  ConvGeom g;
+  int64_t P, K, F;
+};
+
+// Reads a call whose arrays play the roles given, in order: 'x' the image [N, H, W, C], 'w' the kernel [P, K, F], 'y'
+// the output or its gradient [N, P, F]. False (with an exception naming the kernel) when an argument is not a
+// Float32Array, the geometry is invalid, or an array is smaller than its role needs.
+bool readLcCall(const Napi::CallbackInfo& info, const char* kernel, const char (&roles)[4], LcCall& c) {
+  size_t len[3];
+  for (int i = 0; i < 3; i++) {
+    if (!getF32(info, static_cast<size_t>(i), c.a[i], len[i])) return false;
+  }
+  if (!readGeom(info, 3, c.g)) return false;
+  c.P = c.g.outH * c.g.outW;
+  c.K = c.g.patch();
+  c.F = c.g.F;
+  for (int i = 0; i < 3; i++) {
+    const int64_t want = roles[i] == 'x' ? c.g.inSize() : roles[i] == 'w' ? c.P * c.K * c.F : c.g.N * c.P * c.F;
+    if (static_cast<int64_t>(len[i]) < want) return fail(info.Env(), (std::string(kernel) + ": array too small").c_str());
   }
   return true;
 }
@@ -369,13 +386,11 @@ bool largeEnough(const Napi::Env& env, const char* kernel, std::initializer_list
 // out[n, p, :] = patches(x)[n, p, :] · w[p]
 Napi::Value LocallyConnected2d(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  float *x, *w, *out;
-  size_t lx, lw, lo;
-  if (!getF32(info, 0, x, lx) || !getF32(info, 1, w, lw) || !getF32(info, 2, out, lo)) return env.Undefined();
-  ConvGeom g;
-  if (!readGeom(info, 3, g)) return env.Undefined();
-  const int64_t P = g.outH * g.outW, K = g.patch(), F = g.F;
-  if (!largeEnough(env, "locallyConnected2d", {{lx, g.inSize()}, {lw, P * K * F}, {lo, g.N * P * F}})) return env.Undefined();
+  LcCall c;
+  if (!readLcCall(info, "locallyConnected2d", "xwy", c)) return env.Undefined();
+  const auto [x, w, out] = c.a;
+  const ConvGeom& g = c.g;
+  const int64_t P = c.P, K = c.K, F = c.F;
   if (g.N == 0 || P == 0) return env.Undefined();
   float* cols = scratchFloats(static_cast<size_t>(g.N * K), 0);
   for (int64_t p = 0; p < P; p++) {
@@ -390,13 +405,11 @@ Napi::Value LocallyConnected2d(const Napi::CallbackInfo& info) {
 // per location the patch gradient dy[:, p, :] · w[p]ᵀ, added back onto the pixels the patches were read from.
 Napi::Value LocallyConnected2dBackpropInput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  float *dy, *w, *dx;
-  size_t ldy, lw, ldx;
-  if (!getF32(info, 0, dy, ldy) || !getF32(info, 1, w, lw) || !getF32(info, 2, dx, ldx)) return env.Undefined();
-  ConvGeom g;
-  if (!readGeom(info, 3, g)) return env.Undefined();
-  const int64_t P = g.outH * g.outW, K = g.patch(), F = g.F;
-  if (!largeEnough(env, "locallyConnected2dBackpropInput", {{ldy, g.N * P * F}, {lw, P * K * F}, {ldx, g.inSize()}})) return env.Undefined();
+  LcCall c;
+  if (!readLcCall(info, "locallyConnected2dBackpropInput", "ywx", c)) return env.Undefined();
+  const auto [dy, w, dx] = c.a;
+  const ConvGeom& g = c.g;
+  const int64_t P = c.P, K = c.K, F = c.F;
   zero(dx, g.inSize());
   if (g.N == 0 || P == 0) return env.Undefined();
   float* cols = scratchFloats(static_cast<size_t>(g.N * K), 0);
@@ -411,13 +424,11 @@ Napi::Value LocallyConnected2dBackpropInput(const Napi::CallbackInfo& info) {
 // locallyConnected2dBackpropFilter(x, dy, dw, geometry…): dw[p] = patches(x)[:, p, :]ᵀ · dy[:, p, :]
 Napi::Value LocallyConnected2dBackpropFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  float *x, *dy, *dw;
-  size_t lx, ldy, ldw;
-  if (!getF32(info, 0, x, lx) || !getF32(info, 1, dy, ldy) || !getF32(info, 2, dw, ldw)) return env.Undefined();
-  ConvGeom g;
-  if (!readGeom(info, 3, g)) return env.Undefined();
-  const int64_t P = g.outH * g.outW, K = g.patch(), F = g.F;
-  if (!largeEnough(env, "locallyConnected2dBackpropFilter", {{lx, g.inSize()}, {ldy, g.N * P * F}, {ldw, P * K * F}})) return env.Undefined();
+  LcCall c;
+  if (!readLcCall(info, "locallyConnected2dBackpropFilter", "xyw", c)) return env.Undefined();
+  const auto [x, dy, dw] = c.a;
+  const ConvGeom& g = c.g;
+  const int64_t P = c.P, K = c.K, F = c.F;
   if (g.N == 0) {
     zero(dw, P * K * F);
     return env.Undefined();
