@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { OptionError, ShapeError } from './errors.js';
 import type { Loss, Tensor } from './types.js';
+import { fusedKernels } from './fused-kernels.js';
 
 function checkShapes(name: string, output: Tensor, target: Tensor): number {
   const a = output.shape;
@@ -36,22 +37,9 @@ export function mseLoss(): Loss {
 export const SOFTMAX_CE_KERNEL = 'BiopropSoftmaxCrossEntropy';
 export const SOFTMAX_CE_GRAD_KERNEL = 'BiopropSoftmaxCrossEntropyGrad';
 
-/** Which fused loss kernels each backend (by instance) registers: decided once per backend and kernel. */
-const fusedByBackend = new WeakMap<object, Map<string, boolean>>();
-
 /** Whether `kernel` can stand in for the tf ops on these (float32, batched, non-empty) tensors now. */
 function fusedLoss(kernel: string, output: Tensor, target: Tensor): boolean {
-  // the fused kernels have no gradient of their own: a recording tape takes the tf-op path
-  if (output.dtype !== 'float32' || target.dtype !== 'float32' || output.rank < 2 || output.size === 0 || tf.engine().isTapeOn()) return false;
-  const backend = tf.backend();
-  let known = fusedByBackend.get(backend);
-  if (!known) fusedByBackend.set(backend, (known = new Map()));
-  let has = known.get(kernel);
-  if (has === undefined) {
-    has = tf.getKernel(kernel, tf.getBackend()) !== undefined;
-    known.set(kernel, has);
-  }
-  return has;
+  return output.dtype === 'float32' && target.dtype === 'float32' && output.rank >= 2 && output.size > 0 && fusedKernels(kernel);
 }
 
 /** Softmax cross-entropy on logits (the last layer linear). Output error `(softmax(h) − y)/N`. */

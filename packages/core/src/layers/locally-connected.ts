@@ -3,6 +3,7 @@ import { OptionError, ShapeError, checkNumber } from '../errors.js';
 import { initParams } from './params.js';
 import { KernelModuleBase, kernelLayerSpec, type KernelLayerOptions } from './kernel-spec.js';
 import type { KernelModule, LayerSpec, ModuleConfig, Tensor, TensorMap, VariableMap } from '../types.js';
+import { fusedKernels } from '../fused-kernels.js';
 
 export type Padding = 'valid' | 'same';
 
@@ -199,21 +200,7 @@ export function locallyConnected2d(options: LocallyConnected2dOptions): LayerSpe
 export const LOCALLY_CONNECTED_KERNEL = 'BiopropLocallyConnected2d';
 export const LOCALLY_CONNECTED_INPUT_GRAD_KERNEL = 'BiopropLocallyConnected2dBackpropInput';
 export const LOCALLY_CONNECTED_FILTER_GRAD_KERNEL = 'BiopropLocallyConnected2dBackpropFilter';
-
-/** Which backends (by instance) register all three locally connected kernels: decided once per backend. */
-const nativeLcBackends = new WeakMap<object, boolean>();
-
-function nativeLocallyConnected(): boolean {
-  if (tf.engine().isTapeOn()) return false;
-  const backend = tf.backend();
-  let has = nativeLcBackends.get(backend);
-  if (has === undefined) {
-    const name = tf.getBackend();
-    has = [LOCALLY_CONNECTED_KERNEL, LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, LOCALLY_CONNECTED_FILTER_GRAD_KERNEL].every((k) => tf.getKernel(k, name) !== undefined);
-    nativeLcBackends.set(backend, has);
-  }
-  return has;
-}
+const LOCALLY_CONNECTED_KERNELS = [LOCALLY_CONNECTED_KERNEL, LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, LOCALLY_CONNECTED_FILTER_GRAD_KERNEL];
 
 export class LocallyConnected2dLayer extends KernelModuleBase implements KernelModule {
   readonly kind = 'locallyConnected2d';
@@ -275,7 +262,7 @@ export class LocallyConnected2dLayer extends KernelModuleBase implements KernelM
     const bias = params?.bias ?? this.params.bias;
     const n = input.shape[0];
     let out: Tensor;
-    if (nativeLocallyConnected()) {
+    if (fusedKernels(...LOCALLY_CONNECTED_KERNELS)) {
       out = tf.engine().runKernel(LOCALLY_CONNECTED_KERNEL, { x: this.image(input), kernel }, this.kernelAttrs()) as Tensor;
     } else {
       // one batched matmul over locations: [P, N, K] × [P, K, F] → [P, N, F]
@@ -286,7 +273,7 @@ export class LocallyConnected2dLayer extends KernelModuleBase implements KernelM
   }
 
   backwardInput(delta: Tensor, kernel: Tensor): Tensor {
-    if (nativeLocallyConnected()) {
+    if (fusedKernels(...LOCALLY_CONNECTED_KERNELS)) {
       const dy = tf.reshape(delta, [delta.shape[0], ...this.outputShape]);
       return tf.engine().runKernel(LOCALLY_CONNECTED_INPUT_GRAD_KERNEL, { dy, kernel }, { ...this.kernelAttrs(), inputShape: [delta.shape[0], ...this.inputShape] }) as Tensor;
     }
@@ -296,7 +283,7 @@ export class LocallyConnected2dLayer extends KernelModuleBase implements KernelM
   }
 
   paramGrads(input: Tensor, delta: Tensor): TensorMap {
-    if (nativeLocallyConnected()) {
+    if (fusedKernels(...LOCALLY_CONNECTED_KERNELS)) {
       const dy = tf.reshape(delta, [delta.shape[0], ...this.outputShape]);
       const grads: TensorMap = { kernel: tf.engine().runKernel(LOCALLY_CONNECTED_FILTER_GRAD_KERNEL, { x: this.image(input), dy }, this.kernelAttrs()) as Tensor };
       if (this.params.bias) grads.bias = tf.sum(dy, 0);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { activationFromConfig, relu, resolveActivation, tanh, type ActivationLike } from '../activations.js';
 import type { Activation, ActivationContext, JsonValue, LayerSpec, Module, ModuleConfig, ModuleTrace, ModuleVjp, ModuleVjpOptions, Tensor } from '../types.js';
 import { StatelessModule, singleModuleSpec } from './base.js';
+import { fusedKernels } from '../fused-kernels.js';
 
 /** How a module config stores an activation: its name, or `{ name, config }` when it has options (LWTA). */
 export function activationJson(a: Activation): JsonValue {
@@ -12,23 +13,6 @@ export function activationJson(a: Activation): JsonValue {
 export const RELU_GRAD_KERNEL = 'BiopropReluGrad';
 /** A fused tanh VJP `dy · (1 − y²)` from tanh's output y a backend may register (blas does): inputs `{ dy, y }`, one output. */
 export const TANH_GRAD_KERNEL = 'BiopropTanhGrad';
-
-/** Which fused VJP kernels each backend (by instance) registers: decided once per backend and kernel. */
-const fusedByBackend = new WeakMap<object, Map<string, boolean>>();
-
-function fusedGrad(kernel: string): boolean {
-  // the fused kernels have no gradient of their own: a recording tape takes the tf-op path
-  if (tf.engine().isTapeOn()) return false;
-  const backend = tf.backend();
-  let known = fusedByBackend.get(backend);
-  if (!known) fusedByBackend.set(backend, (known = new Map()));
-  let has = known.get(kernel);
-  if (has === undefined) {
-    has = tf.getKernel(kernel, tf.getBackend()) !== undefined;
-    known.set(kernel, has);
-  }
-  return has;
-}
 
 /** An elementwise (or block-wise) activation as a module: `h = f(a)`, VJP `g ⊙ f'(a)`. */
 export class ActivationModule extends StatelessModule implements Module {
@@ -51,11 +35,11 @@ export class ActivationModule extends StatelessModule implements Module {
     if (options?.structural) return { inputs: [grad] };
     const a = trace.inputs[0];
     // relu's g ⊙ 1_{a>0} and tanh's g ⊙ (1 − h²) in one pass instead of three ops each (the same values)
-    if (this.activation === relu && grad.dtype === 'float32' && a.dtype === 'float32' && grad.shape.join() === a.shape.join() && fusedGrad(RELU_GRAD_KERNEL)) {
+    if (this.activation === relu && grad.dtype === 'float32' && a.dtype === 'float32' && grad.shape.join() === a.shape.join() && fusedKernels(RELU_GRAD_KERNEL)) {
       return { inputs: [tf.engine().runKernel<Tensor>(RELU_GRAD_KERNEL, { dy: grad, x: a }, {})] };
     }
     const h = trace.output;
-    if (this.activation === tanh && grad.dtype === 'float32' && h.dtype === 'float32' && grad.shape.join() === h.shape.join() && fusedGrad(TANH_GRAD_KERNEL)) {
+    if (this.activation === tanh && grad.dtype === 'float32' && h.dtype === 'float32' && grad.shape.join() === h.shape.join() && fusedKernels(TANH_GRAD_KERNEL)) {
       return { inputs: [tf.engine().runKernel<Tensor>(TANH_GRAD_KERNEL, { dy: grad, y: h }, {})] };
     }
     return { inputs: [tf.mul(grad, this.activation.derivative(trace.inputs[0], trace.output))] };

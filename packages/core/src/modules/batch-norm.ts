@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { OptionError, checkNumber } from '../errors.js';
 import type { ActivationContext, LayerSpec, Module, ModuleConfig, ModuleTrace, ModuleVjp, Tensor, VariableMap } from '../types.js';
 import { batchShape, singleModuleSpec } from './base.js';
+import { fusedKernels } from '../fused-kernels.js';
 
 /**
  * Fused batch-norm kernels a backend may register (blas does), run in place of the tf-op path in training mode:
@@ -11,22 +12,6 @@ import { batchShape, singleModuleSpec } from './base.js';
  */
 export const BATCH_NORM_TRAIN_KERNEL = 'BiopropBatchNormTrain';
 export const BATCH_NORM_GRAD_KERNEL = 'BiopropBatchNormGrad';
-
-/** Which backends (by instance) register both fused kernels: decided once per backend. */
-const fusedBackends = new WeakMap<object, boolean>();
-
-/** Whether to take the fused kernels now: registered by the active backend, and no gradient tape recording (they have no gradient). */
-function fusedBatchNorm(): boolean {
-  if (tf.engine().isTapeOn()) return false;
-  const backend = tf.backend();
-  let has = fusedBackends.get(backend);
-  if (has === undefined) {
-    const name = tf.getBackend();
-    has = tf.getKernel(BATCH_NORM_TRAIN_KERNEL, name) !== undefined && tf.getKernel(BATCH_NORM_GRAD_KERNEL, name) !== undefined;
-    fusedBackends.set(backend, has);
-  }
-  return has;
-}
 
 export interface BatchNormOptions {
   /** Weight of the new batch in the running statistics, PyTorch's convention: `r ← (1 − m)·r + m·batch`. Default 0.1. */
@@ -79,7 +64,7 @@ export class BatchNorm implements Module {
       const xhat = tf.mul(tf.sub(x, this.buffers.runningMean), invStd);
       return { inputs: [x], output: tf.add(tf.mul(xhat, gamma), this.params.beta), saved: { invStd, gamma } };
     }
-    if (fusedBatchNorm()) {
+    if (fusedKernels(BATCH_NORM_TRAIN_KERNEL, BATCH_NORM_GRAD_KERNEL)) {
       const [output, xhat, mean, variance, invStd] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_TRAIN_KERNEL, { x, gamma, beta: this.params.beta }, {
         epsilon: this.epsilon,
       });
@@ -101,7 +86,7 @@ export class BatchNorm implements Module {
       const xhat = tf.mul(tf.sub(trace.inputs[0], this.buffers.runningMean), s.invStd);
       return { inputs: [tf.mul(g, tf.mul(s.gamma, s.invStd))], params: { gamma: tf.sum(tf.mul(g, xhat), reduce), beta: tf.sum(g, reduce) } };
     }
-    if (fusedBatchNorm()) {
+    if (fusedKernels(BATCH_NORM_TRAIN_KERNEL, BATCH_NORM_GRAD_KERNEL)) {
       const [dx, gamma, beta] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_GRAD_KERNEL, { dy: g, xhat: s.xhat, gamma: s.gamma, invStd: s.invStd }, {});
       return { inputs: [dx], params: { gamma, beta } };
     }

@@ -3,6 +3,7 @@ import { OptionError, ShapeError } from '../errors.js';
 import { pair, type Padding } from '../layers/locally-connected.js';
 import type { LayerSpec, Module, ModuleConfig, ModuleTrace, ModuleVjp, Tensor } from '../types.js';
 import { StatelessModule, batchShape, imageShape, singleModuleSpec } from './base.js';
+import { fusedKernels } from '../fused-kernels.js';
 
 export interface Pool2dOptions {
   /** Window `[h, w]` or one number for both. */
@@ -23,9 +24,6 @@ type PoolKind = 'maxPool2d' | 'avgPool2d';
  * gradient (on LeNet-5's first block, a 2.4 MB array written, then read twice).
  */
 export const MAX_POOL_RELU_GRAD_KERNEL = 'BiopropMaxPoolReluGrad';
-
-/** Which backends (by instance) register the fused kernel: decided once per backend. */
-const fusedMaxPoolRelu = new WeakMap<object, boolean>();
 
 /** Output size of one axis under TensorFlow's window arithmetic. */
 function outSize(size: number, k: number, s: number, padding: Padding): number {
@@ -90,14 +88,7 @@ class Pool2d extends StatelessModule implements Module {
  */
 export function fusedMaxPoolReluVjp(module: Module, grad: Tensor, trace: ModuleTrace): Tensor | null {
   if (!(module instanceof Pool2d) || module.kind !== 'maxPool2d' || grad.dtype !== 'float32' || trace.output.dtype !== 'float32') return null;
-  if (tf.engine().isTapeOn()) return null;
-  const backend = tf.backend();
-  let has = fusedMaxPoolRelu.get(backend);
-  if (has === undefined) {
-    has = tf.getKernel(MAX_POOL_RELU_GRAD_KERNEL, tf.getBackend()) !== undefined;
-    fusedMaxPoolRelu.set(backend, has);
-  }
-  if (!has) return null;
+  if (!fusedKernels(MAX_POOL_RELU_GRAD_KERNEL)) return null;
   const x = module.image(trace.inputs[0]);
   if (x.dtype !== 'float32') return null;
   const dy = tf.reshape(grad, trace.output.shape);
